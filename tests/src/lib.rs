@@ -1,0 +1,1 @@
+//! Host test support (in progress).
