@@ -1,1 +1,171 @@
-fn main() {}
+//! `mkimage`: the host tool that builds ROFS root images from OSv-style
+//! manifests (and/or a whole host directory), and lists, extracts, describes
+//! and verifies them.
+//!
+//! Building streams file data straight into the output file; inspection goes
+//! through the same no_std reader the guest kernel uses (`fs_rofs`) over a
+//! [`drivers::FileDisk`]. Every failure is a message and a non-zero exit,
+//! never a panic. See `manifest` for the manifest syntax and its extensions.
+
+mod build;
+mod inspect;
+mod manifest;
+mod plan;
+
+use std::collections::HashMap;
+use std::io;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use fs_rofs::writer::Format;
+
+#[derive(Parser)]
+#[command(
+    name = "mkimage",
+    version,
+    about = "Build, list, extract and verify ROFS images"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum FormatArg {
+    /// OSv's ROFS (512-byte blocks, no permissions, no checksums).
+    V1,
+    /// Our format: permissions, owners, times, sorted directories, CRC32s.
+    V2,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Build an image from a manifest and/or a host directory.
+    Build {
+        /// The manifest (OSv usr.manifest syntax).
+        #[arg(short, long)]
+        manifest: Option<PathBuf>,
+        /// The image file to write.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Define a manifest variable used as %(var)s.
+        #[arg(short = 'D', value_name = "VAR=VALUE")]
+        define: Vec<String>,
+        /// Image format.
+        #[arg(long, value_enum, default_value = "v2")]
+        format: FormatArg,
+        /// Block size in bytes (v2: 4096 by default, or 512; v1: 512).
+        #[arg(long)]
+        block_size: Option<u32>,
+        /// Put this whole host directory at the root (manifest entries apply after).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// List a directory of an image (or one entry).
+    Ls {
+        image: PathBuf,
+        #[arg(default_value = "/")]
+        path: String,
+        /// Recurse into subdirectories, printing full paths.
+        #[arg(short = 'R')]
+        recursive: bool,
+        /// Long format: mode, links, uid, gid, size, mtime (UTC).
+        #[arg(short = 'l')]
+        long: bool,
+    },
+    /// Write one file of an image to stdout (symlinks are followed).
+    Cat { image: PathBuf, path: String },
+    /// Copy the whole tree of an image into a host directory.
+    Extract { image: PathBuf, dir: PathBuf },
+    /// Print the superblock, counts and sizes.
+    Info { image: PathBuf },
+    /// Check all structure and checksums; exits 1 naming each problem.
+    Verify { image: PathBuf },
+}
+
+/// Why a command failed.
+pub enum CliError {
+    /// Printed on stderr, exit status 1.
+    Message(String),
+    /// stdout was closed (`mkimage cat ... | head`): stop quietly.
+    BrokenPipe,
+}
+
+impl CliError {
+    pub fn msg(text: impl Into<String>) -> Self {
+        CliError::Message(text.into())
+    }
+
+    pub fn from_stdout(e: io::Error) -> Self {
+        if e.kind() == io::ErrorKind::BrokenPipe {
+            CliError::BrokenPipe
+        } else {
+            CliError::Message(format!("writing to stdout: {e}"))
+        }
+    }
+}
+
+impl From<String> for CliError {
+    fn from(text: String) -> Self {
+        CliError::Message(text)
+    }
+}
+
+fn parse_defines(defines: &[String]) -> Result<HashMap<String, String>, CliError> {
+    let mut map = HashMap::new();
+    for define in defines {
+        let (name, value) = define
+            .split_once('=')
+            .ok_or_else(|| CliError::msg(format!("-D '{define}': expected VAR=VALUE")))?;
+        map.insert(name.to_string(), value.to_string());
+    }
+    Ok(map)
+}
+
+fn run(cli: Cli) -> Result<(), CliError> {
+    match cli.command {
+        Command::Build {
+            manifest,
+            output,
+            define,
+            format,
+            block_size,
+            dir,
+        } => {
+            let args = build::BuildArgs {
+                manifest,
+                output,
+                defines: parse_defines(&define)?,
+                format: match format {
+                    FormatArg::V1 => Format::V1,
+                    FormatArg::V2 => Format::V2,
+                },
+                block_size,
+                dir,
+            };
+            Ok(build::run(&args)?)
+        }
+        Command::Ls {
+            image,
+            path,
+            recursive,
+            long,
+        } => inspect::ls(&image, &path, recursive, long),
+        Command::Cat { image, path } => inspect::cat(&image, &path),
+        Command::Extract { image, dir } => inspect::extract(&image, &dir),
+        Command::Info { image } => inspect::info(&image),
+        Command::Verify { image } => inspect::verify(&image),
+    }
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(CliError::BrokenPipe) => ExitCode::SUCCESS,
+        Err(CliError::Message(text)) => {
+            eprintln!("mkimage: {text}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -230,11 +230,7 @@ pub trait Inode: Send + Sync {
     /// Cookies must stay valid while entries are added or removed, so a
     /// directory can be read across calls. Backends do not emit `.` or `..`;
     /// the VFS adds them.
-    fn readdir(
-        &self,
-        _cookie: u64,
-        _sink: &mut dyn FnMut(DirEntry, u64) -> bool,
-    ) -> VfsResult<()> {
+    fn readdir(&self, _cookie: u64, _sink: &mut dyn FnMut(DirEntry, u64) -> bool) -> VfsResult<()> {
         Err(Errno::ENOTDIR)
     }
 

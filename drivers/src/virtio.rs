@@ -1,0 +1,404 @@
+//! virtio-blk over the `virtio-drivers` crate, for the kernel.
+//!
+//! Discovery covers the two QEMU x86 machines the kernel boots on:
+//! - PCI (q35, pc): [`probe_pci`] walks bus 0 through the legacy 0xCF8/0xCFC
+//!   configuration ports (the virtio capabilities live in the first 256
+//!   bytes, so ECAM is not needed), assigns memory BARs that firmware left
+//!   unassigned (qboot assigns none) and enables the device.
+//! - virtio-mmio (microvm): [`probe_mmio`] checks a range of slots for the
+//!   virtio magic.
+//!
+//! # Memory model
+//! [`IdentityHal`] assumes physical == virtual addresses for all memory the
+//! kernel uses (heap, stack, statics, MMIO). That is what lets
+//! [`VirtioBlk::read_blocks`] hand the caller's buffer straight to the device:
+//! no bounce buffer, no copy.
+//!
+//! # Request size
+//! Each request costs a fixed ~50 µs under TCG, so a read is split into as
+//! few requests as possible: one request per [`VirtioBlk::max_request_bytes`]
+//! (the device's `size_max` when it announces one, else 64 MiB), each a
+//! single descriptor pointing into the caller's buffer.
+
+use alloc::alloc::{Layout, alloc_zeroed, dealloc};
+use alloc::vec::Vec;
+use core::arch::asm;
+use core::ptr::NonNull;
+
+use virtio_drivers::device::blk::{SECTOR_SIZE, VirtIOBlk};
+use virtio_drivers::transport::mmio::{MmioTransport, VirtIOHeader};
+use virtio_drivers::transport::pci::bus::{
+    BarInfo, Command, ConfigurationAccess, DeviceFunction, MemoryBarType, PciRoot,
+};
+use virtio_drivers::transport::pci::{PciTransport, virtio_device_type};
+use virtio_drivers::transport::{DeviceType, SomeTransport, Transport};
+use virtio_drivers::{BufferDirection, Hal, PAGE_SIZE, PhysAddr};
+
+use crate::{BlockDevice, BlockError, check_request};
+
+/// Upper bound on one request when the device sets no `size_max`. Big enough
+/// that the per-request cost vanishes, small enough to stay far from QEMU's
+/// 2 GiB per-request limit.
+const DEFAULT_MAX_REQUEST: usize = 64 << 20;
+
+/// `VIRTIO_BLK_F_SIZE_MAX`: `size_max` in the config space is valid.
+const FEATURE_SIZE_MAX: u64 = 1 << 1;
+/// Offset of `size_max` in the virtio-blk config space.
+const CONFIG_SIZE_MAX: usize = 8;
+
+/// DMA for an identity-mapped kernel: memory comes from the global allocator,
+/// page-aligned, and its address is its physical address.
+pub struct IdentityHal;
+
+// SAFETY: dma_alloc returns zeroed, page-aligned, exclusively owned memory
+// whose physical address equals its virtual one (identity mapping, see the
+// module docs); share/unshare need no work because devices see the same
+// addresses as the CPU and x86 DMA is cache-coherent.
+unsafe impl Hal for IdentityHal {
+    fn dma_alloc(pages: usize, _direction: BufferDirection) -> (PhysAddr, NonNull<u8>) {
+        let layout = dma_layout(pages);
+        // SAFETY: the layout has a non-zero size (at least one page).
+        let ptr = unsafe { alloc_zeroed(layout) };
+        match NonNull::new(ptr) {
+            Some(nn) => (ptr as usize as PhysAddr, nn),
+            None => alloc::alloc::handle_alloc_error(layout),
+        }
+    }
+
+    unsafe fn dma_dealloc(_paddr: PhysAddr, vaddr: NonNull<u8>, pages: usize) -> i32 {
+        // SAFETY: the caller passes back a region from dma_alloc with the same page count.
+        unsafe { dealloc(vaddr.as_ptr(), dma_layout(pages)) };
+        0
+    }
+
+    unsafe fn mmio_phys_to_virt(paddr: PhysAddr, _size: usize) -> NonNull<u8> {
+        // Identity mapping. A zero BAR is rejected before a transport is built.
+        NonNull::new(paddr as usize as *mut u8).unwrap_or(NonNull::dangling())
+    }
+
+    unsafe fn share(buffer: NonNull<[u8]>, _direction: BufferDirection) -> PhysAddr {
+        buffer.as_ptr() as *mut u8 as usize as PhysAddr
+    }
+
+    unsafe fn unshare(_paddr: PhysAddr, _buffer: NonNull<[u8]>, _direction: BufferDirection) {}
+}
+
+fn dma_layout(pages: usize) -> Layout {
+    let size = pages.max(1).saturating_mul(PAGE_SIZE);
+    Layout::from_size_align(size, PAGE_SIZE).unwrap_or(Layout::new::<[u8; PAGE_SIZE]>())
+}
+
+/// Where a [`VirtioBlk`] was found, for boot messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Location {
+    Pci { bus: u8, device: u8, function: u8 },
+    Mmio { base: usize },
+}
+
+impl core::fmt::Display for Location {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Location::Pci { bus, device, function } => {
+                write!(f, "pci {bus:02x}:{device:02x}.{function}")
+            }
+            Location::Mmio { base } => write!(f, "virtio-mmio@{base:#x}"),
+        }
+    }
+}
+
+/// A virtio-blk disk.
+pub struct VirtioBlk {
+    inner: spin::Mutex<VirtIOBlk<IdentityHal, SomeTransport<'static>>>,
+    num_blocks: u64,
+    read_only: bool,
+    max_request_bytes: usize,
+    location: Location,
+}
+
+// SAFETY: the driver holds raw pointers to identity-mapped MMIO and DMA memory
+// that stays valid for the kernel's lifetime; every access goes through the
+// mutex, so one CPU at a time drives the device.
+unsafe impl Send for VirtioBlk {}
+// SAFETY: as above; `&VirtioBlk` only reaches the device through the mutex.
+unsafe impl Sync for VirtioBlk {}
+
+impl VirtioBlk {
+    fn new(mut transport: SomeTransport<'static>, location: Location) -> Option<VirtioBlk> {
+        if transport.device_type() != DeviceType::Block {
+            return None;
+        }
+        let mut max_request_bytes = DEFAULT_MAX_REQUEST;
+        if transport.read_device_features() & FEATURE_SIZE_MAX != 0
+            && let Ok(size_max) = transport.read_config_space::<u32>(CONFIG_SIZE_MAX)
+        {
+            // size_max is per segment; we use one data segment per request.
+            let size_max = (size_max as usize) / SECTOR_SIZE * SECTOR_SIZE;
+            if size_max >= SECTOR_SIZE {
+                max_request_bytes = max_request_bytes.min(size_max);
+            }
+        }
+        match VirtIOBlk::<IdentityHal, _>::new(transport) {
+            Ok(blk) => Some(VirtioBlk {
+                num_blocks: blk.capacity(),
+                read_only: blk.readonly(),
+                inner: spin::Mutex::new(blk),
+                max_request_bytes,
+                location,
+            }),
+            Err(e) => {
+                log::warn!("virtio-blk at {location}: init failed: {e:?}");
+                None
+            }
+        }
+    }
+
+    /// Where the device was found.
+    pub fn location(&self) -> Location {
+        self.location
+    }
+
+    /// The largest single request this driver sends.
+    pub fn max_request_bytes(&self) -> usize {
+        self.max_request_bytes
+    }
+}
+
+impl BlockDevice for VirtioBlk {
+    fn block_size(&self) -> usize {
+        SECTOR_SIZE
+    }
+
+    fn num_blocks(&self) -> u64 {
+        self.num_blocks
+    }
+
+    fn read_blocks(&self, start: u64, buf: &mut [u8]) -> Result<(), BlockError> {
+        check_request(SECTOR_SIZE, self.num_blocks, start, buf.len())?;
+        let mut dev = self.inner.lock();
+        let mut block = start;
+        for chunk in buf.chunks_mut(self.max_request_bytes) {
+            let id = usize::try_from(block).map_err(|_| BlockError::OutOfRange)?;
+            dev.read_blocks(id, chunk).map_err(|_| BlockError::Io)?;
+            block += (chunk.len() / SECTOR_SIZE) as u64;
+        }
+        Ok(())
+    }
+
+    fn write_blocks(&self, start: u64, buf: &[u8]) -> Result<(), BlockError> {
+        if self.read_only {
+            return Err(BlockError::ReadOnly);
+        }
+        check_request(SECTOR_SIZE, self.num_blocks, start, buf.len())?;
+        let mut dev = self.inner.lock();
+        let mut block = start;
+        for chunk in buf.chunks(self.max_request_bytes) {
+            let id = usize::try_from(block).map_err(|_| BlockError::OutOfRange)?;
+            dev.write_blocks(id, chunk).map_err(|_| BlockError::Io)?;
+            block += (chunk.len() / SECTOR_SIZE) as u64;
+        }
+        Ok(())
+    }
+
+    fn flush(&self) -> Result<(), BlockError> {
+        if self.read_only {
+            return Ok(());
+        }
+        self.inner.lock().flush().map_err(|_| BlockError::Io)
+    }
+
+    fn is_read_only(&self) -> bool {
+        self.read_only
+    }
+}
+
+/// Size of one virtio-mmio slot on microvm.
+pub const MMIO_SLOT_SIZE: usize = 512;
+const VIRTIO_MMIO_MAGIC: u32 = 0x7472_6976;
+
+/// Find virtio-blk devices in `count` virtio-mmio slots of `stride` bytes
+/// starting at `base` (microvm: 0xfeb0_0000, 512, 24). Slots are checked from
+/// the highest down: QEMU's microvm gives the first `-device` on its command
+/// line the highest slot, so the result follows the command-line order.
+///
+/// # Safety
+/// The range must be identity-mapped, uncached MMIO (or unbacked memory that
+/// reads harmlessly) for the rest of the kernel's life.
+pub unsafe fn probe_mmio(base: usize, stride: usize, count: usize) -> Vec<VirtioBlk> {
+    let mut found = Vec::new();
+    for slot in (0..count).rev() {
+        let Some(addr) = slot.checked_mul(stride).and_then(|o| o.checked_add(base)) else {
+            break;
+        };
+        // SAFETY: the caller promises the slot is readable MMIO; the magic and
+        // device-id registers are the first two words and reading them has no side effects.
+        let (magic, device_id) = unsafe {
+            let p = addr as *const u32;
+            (p.read_volatile(), p.add(2).read_volatile())
+        };
+        if magic != VIRTIO_MMIO_MAGIC || device_id == 0 {
+            continue;
+        }
+        let Some(header) = NonNull::new(addr as *mut VirtIOHeader) else {
+            continue;
+        };
+        // SAFETY: the slot holds a virtio-mmio device (checked above) that stays
+        // mapped for the kernel's lifetime; nothing else touches it.
+        let transport = match unsafe { MmioTransport::new(header, stride) } {
+            Ok(t) => t,
+            Err(e) => {
+                log::warn!("virtio-mmio@{addr:#x}: {e:?}");
+                continue;
+            }
+        };
+        if let Some(blk) = VirtioBlk::new(transport.into(), Location::Mmio { base: addr }) {
+            found.push(blk);
+        }
+    }
+    found
+}
+
+/// PCI configuration access through the legacy 0xCF8/0xCFC ports.
+pub struct PortIoCam;
+
+const PCI_CONFIG_ADDRESS: u16 = 0xCF8;
+const PCI_CONFIG_DATA: u16 = 0xCFC;
+
+impl PortIoCam {
+    fn select(device_function: DeviceFunction, register_offset: u8) {
+        let address = 0x8000_0000u32
+            | (u32::from(device_function.bus) << 16)
+            | (u32::from(device_function.device & 0x1f) << 11)
+            | (u32::from(device_function.function & 0x7) << 8)
+            | u32::from(register_offset & 0xfc);
+        // SAFETY: writing the PCI configuration address port selects a register; no memory effects.
+        unsafe {
+            asm!("out dx, eax", in("dx") PCI_CONFIG_ADDRESS, in("eax") address,
+                 options(nomem, nostack, preserves_flags))
+        };
+    }
+}
+
+impl ConfigurationAccess for PortIoCam {
+    fn read_word(&self, device_function: DeviceFunction, register_offset: u8) -> u32 {
+        Self::select(device_function, register_offset);
+        let value: u32;
+        // SAFETY: reads the selected configuration register; no memory effects.
+        unsafe {
+            asm!("in eax, dx", out("eax") value, in("dx") PCI_CONFIG_DATA,
+                 options(nomem, nostack, preserves_flags))
+        };
+        value
+    }
+
+    fn write_word(&mut self, device_function: DeviceFunction, register_offset: u8, data: u32) {
+        Self::select(device_function, register_offset);
+        // SAFETY: writes the selected configuration register of a device we own.
+        unsafe {
+            asm!("out dx, eax", in("dx") PCI_CONFIG_DATA, in("eax") data,
+                 options(nomem, nostack, preserves_flags))
+        };
+    }
+
+    unsafe fn unsafe_clone(&self) -> Self {
+        PortIoCam
+    }
+}
+
+/// Whether a PCI host bridge answers on the legacy configuration ports.
+pub fn pci_present() -> bool {
+    let df = DeviceFunction { bus: 0, device: 0, function: 0 };
+    let id = PortIoCam.read_word(df, 0);
+    id != 0xFFFF_FFFF && id != 0
+}
+
+/// Find virtio-blk devices on PCI bus 0. Memory BARs that are unassigned, or
+/// outside the identity map (at or above `window_end`), are placed in
+/// `[window_start, window_end)` above any BAR firmware already put there.
+///
+/// # Safety
+/// `[window_start, window_end)` must be free physical address space routed to
+/// PCI and identity-mapped uncached, as must any BAR firmware assigned below
+/// `window_end`.
+pub unsafe fn probe_pci(window_start: u64, window_end: u64) -> Vec<VirtioBlk> {
+    let mut found = Vec::new();
+    if !pci_present() {
+        return found;
+    }
+    let mut root = PciRoot::new(PortIoCam);
+    let devices: Vec<_> = root.enumerate_bus(0).collect();
+
+    // Start assigning above every BAR that firmware already placed in the window.
+    let mut cursor = window_start;
+    for (df, _) in &devices {
+        if let Ok(bars) = root.bars(*df) {
+            for bar in bars.iter().flatten() {
+                if let Some((addr, size)) = bar.memory_address_size()
+                    && addr >= window_start
+                    && addr < window_end
+                {
+                    cursor = cursor.max(addr.saturating_add(size));
+                }
+            }
+        }
+    }
+
+    for (df, info) in devices {
+        if virtio_device_type(&info) != Some(DeviceType::Block) {
+            continue;
+        }
+        let location = Location::Pci { bus: df.bus, device: df.device, function: df.function };
+        if !assign_bars(&mut root, df, &mut cursor, window_end) {
+            log::warn!("virtio-blk at {location}: no room for its BARs");
+            continue;
+        }
+        let (_, command) = root.get_status_command(df);
+        root.set_command(
+            df,
+            command | Command::IO_SPACE | Command::MEMORY_SPACE | Command::BUS_MASTER,
+        );
+        match PciTransport::new::<IdentityHal, _>(&mut root, df) {
+            Ok(transport) => {
+                if let Some(blk) = VirtioBlk::new(transport.into(), location) {
+                    found.push(blk);
+                }
+            }
+            Err(e) => log::warn!("virtio-blk at {location}: {e:?}"),
+        }
+    }
+    found
+}
+
+/// Give every memory BAR of `df` that needs one an address from the window.
+/// False if the window is too small.
+fn assign_bars(root: &mut PciRoot<PortIoCam>, df: DeviceFunction, cursor: &mut u64, end: u64) -> bool {
+    let Ok(bars) = root.bars(df) else {
+        return false;
+    };
+    for (index, bar) in bars.iter().enumerate() {
+        let Some(BarInfo::Memory { address_type, address, size, .. }) = bar else {
+            continue;
+        };
+        let (address, size) = (*address, *size);
+        let in_map = address != 0 && address.checked_add(size).is_some_and(|e| e <= end);
+        if in_map || size == 0 {
+            continue;
+        }
+        // BARs are naturally aligned to their (power-of-two) size.
+        let Some(base) = cursor.checked_next_multiple_of(size.max(16)) else {
+            return false;
+        };
+        let Some(next) = base.checked_add(size).filter(|&n| n <= end) else {
+            return false;
+        };
+        let index = index as u8;
+        match address_type {
+            MemoryBarType::Width64 => root.set_bar_64(df, index, base),
+            _ => match u32::try_from(base) {
+                Ok(base32) => root.set_bar_32(df, index, base32),
+                Err(_) => return false,
+            },
+        }
+        *cursor = next;
+    }
+    true
+}

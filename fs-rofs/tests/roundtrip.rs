@@ -1,0 +1,586 @@
+//! Build an image from a generated tree with the writer, mount it and read
+//! everything back, for both formats.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use common::*;
+use fs_rofs::RofsFs;
+use fs_rofs::writer::{EntryMeta, FileSource, Format, ImageBuilder};
+use vfs::{Errno, FileSystem, FileType};
+
+/// What the test tree should contain at each path.
+#[derive(Clone, Debug)]
+struct Expect {
+    node: Node,
+    mode: u32,
+    uid: u32,
+    gid: u32,
+    mtime: i64,
+}
+
+const SIZES: &[usize] = &[
+    0, 1, 2, 511, 512, 513, 1023, 1024, 1025, 4095, 4096, 4097, 8191, 8192, 8193, 65535, 65536,
+    65537, 100_003,
+];
+const BIG_DIR_ENTRIES: usize = 10_000;
+const DEEP: usize = 40;
+const DEFAULT_MTIME: i64 = 1_700_000_000;
+
+struct Tree {
+    builder: ImageBuilder,
+    expect: BTreeMap<String, Expect>,
+    /// Groups of paths that must share one inode (v2).
+    hardlinks: Vec<Vec<String>>,
+}
+
+impl Tree {
+    fn new(format: Format, block_size: u32) -> Self {
+        let mut opts = options(format, block_size);
+        opts.default_mtime = DEFAULT_MTIME;
+        let mut expect = BTreeMap::new();
+        expect.insert("/".to_string(), dir_expect());
+        Tree {
+            builder: ImageBuilder::new(opts),
+            expect,
+            hardlinks: Vec::new(),
+        }
+    }
+
+    fn parents(&mut self, path: &str) {
+        let mut at = 0;
+        while let Some(i) = path[at + 1..].find('/') {
+            at += i + 1;
+            self.expect
+                .entry(path[..at].to_string())
+                .or_insert_with(dir_expect);
+        }
+    }
+
+    fn file(&mut self, path: &str, data: Vec<u8>, meta: EntryMeta) {
+        self.parents(path);
+        self.expect.insert(
+            path.to_string(),
+            Expect {
+                node: Node::File { data: data.clone() },
+                mode: 0o100000 | meta.mode.unwrap_or(0o644),
+                uid: meta.uid,
+                gid: meta.gid,
+                mtime: meta.mtime.unwrap_or(DEFAULT_MTIME),
+            },
+        );
+        self.builder
+            .add_file(path, FileSource::Bytes(data), meta)
+            .unwrap();
+    }
+
+    fn symlink(&mut self, path: &str, target: &str) {
+        self.parents(path);
+        self.expect.insert(
+            path.to_string(),
+            Expect {
+                node: Node::Symlink {
+                    target: target.to_string(),
+                },
+                mode: 0o120777,
+                uid: 0,
+                gid: 0,
+                mtime: DEFAULT_MTIME,
+            },
+        );
+        self.builder
+            .add_symlink(path, target, EntryMeta::default())
+            .unwrap();
+    }
+
+    fn dir(&mut self, path: &str, meta: EntryMeta) {
+        self.parents(path);
+        self.expect.insert(
+            path.to_string(),
+            Expect {
+                node: Node::Dir { entries: 0 },
+                mode: 0o040000 | meta.mode.unwrap_or(0o755),
+                uid: meta.uid,
+                gid: meta.gid,
+                mtime: meta.mtime.unwrap_or(DEFAULT_MTIME),
+            },
+        );
+        self.builder.add_dir(path, meta).unwrap();
+    }
+
+    fn hardlink(&mut self, path: &str, existing: &str) {
+        self.parents(path);
+        let e = self.expect[existing].clone();
+        self.expect.insert(path.to_string(), e);
+        self.builder.add_hardlink(path, existing).unwrap();
+        match self
+            .hardlinks
+            .iter_mut()
+            .find(|g| g.iter().any(|p| p == existing))
+        {
+            Some(group) => group.push(path.to_string()),
+            None => self
+                .hardlinks
+                .push(vec![existing.to_string(), path.to_string()]),
+        }
+    }
+}
+
+fn dir_expect() -> Expect {
+    Expect {
+        node: Node::Dir { entries: 0 },
+        mode: 0o040755,
+        uid: 0,
+        gid: 0,
+        mtime: DEFAULT_MTIME,
+    }
+}
+
+fn generate(format: Format, block_size: u32) -> Tree {
+    let mut t = Tree::new(format, block_size);
+    // Files around every block boundary.
+    for (i, &size) in SIZES.iter().enumerate() {
+        t.file(
+            &format!("/sizes/size-{size}"),
+            pattern(size, i as u64 + 1),
+            EntryMeta::default(),
+        );
+    }
+    t.file("/empty", Vec::new(), EntryMeta::default());
+    t.dir(
+        "/empty-dir",
+        EntryMeta {
+            mode: Some(0o700),
+            uid: 5,
+            gid: 6,
+            mtime: Some(42),
+        },
+    );
+    // Deep directories.
+    let mut deep = String::new();
+    for level in 0..DEEP {
+        deep.push_str(&format!("/d{level}"));
+    }
+    t.file(
+        &format!("{deep}/leaf.txt"),
+        b"at the bottom\n".to_vec(),
+        EntryMeta::default(),
+    );
+    // One directory of 10,000 entries: small distinct files, some empty.
+    for i in 0..BIG_DIR_ENTRIES {
+        let data = if i % 3 == 0 {
+            Vec::new()
+        } else {
+            format!("entry {i}\n").into_bytes()
+        };
+        t.file(&format!("/big/f{i:05}"), data, EntryMeta::default());
+    }
+    // Metadata.
+    t.file(
+        "/meta/secret",
+        b"s3cret".to_vec(),
+        EntryMeta {
+            mode: Some(0o4750),
+            uid: 1000,
+            gid: 100,
+            mtime: Some(1_234_567_890),
+        },
+    );
+    t.file(
+        "/meta/negative-time",
+        b"old".to_vec(),
+        EntryMeta {
+            mtime: Some(-5),
+            ..Default::default()
+        },
+    );
+    // Symlinks.
+    t.symlink("/links/rel", "../sizes/size-1");
+    t.symlink("/links/abs", &format!("{deep}/leaf.txt"));
+    t.symlink("/links/dangling", "/does/not/exist");
+    t.symlink("/links/loop1", "/links/loop2");
+    t.symlink("/links/loop2", "/links/loop1");
+    t.symlink("/links/to-dir", "/sizes");
+    // Hard links, in the same and in other directories.
+    t.file(
+        "/hard/original",
+        pattern(5000, 99),
+        EntryMeta {
+            mode: Some(0o600),
+            ..Default::default()
+        },
+    );
+    t.hardlink("/hard/second", "/hard/original");
+    t.hardlink("/elsewhere/third", "/hard/original");
+    t.hardlink("/links/hard-symlink", "/links/rel");
+    // Identical contents under different names (dedup).
+    t.file("/dup/one", pattern(10_000, 1234), EntryMeta::default());
+    t.file("/dup/two", pattern(10_000, 1234), EntryMeta::default());
+    // Unicode and maximal names.
+    t.file(
+        "/names/caf\u{e9}.txt",
+        b"unicode".to_vec(),
+        EntryMeta::default(),
+    );
+    t.file(
+        "/names/\u{65e5}\u{672c}\u{8a9e}",
+        b"cjk".to_vec(),
+        EntryMeta::default(),
+    );
+    t.file(
+        "/names/emoji-\u{1f600}",
+        b"emoji".to_vec(),
+        EntryMeta::default(),
+    );
+    t.file(
+        &format!("/names/{}", "x".repeat(255)),
+        b"255 ascii".to_vec(),
+        EntryMeta::default(),
+    );
+    t.file(
+        &format!("/names/{}x", "\u{e9}".repeat(127)),
+        b"255 bytes utf8".to_vec(),
+        EntryMeta::default(),
+    );
+    t.file("/names/with space", b"space".to_vec(), EntryMeta::default());
+    t
+}
+
+fn check(format: Format, block_size: u32) {
+    let tree = generate(format, block_size);
+    let expect = tree.expect.clone();
+    let hardlinks = tree.hardlinks.clone();
+    let (bytes, summary) = write_image(tree.builder);
+    assert!(
+        summary.deduplicated_bytes >= 10_000,
+        "identical files stored once: {summary:?}"
+    );
+    let fs = mount(bytes.clone()).expect("mount");
+    let version = if format == Format::V1 { 1 } else { 2 };
+    assert_eq!(fs.version(), version);
+
+    let walked = walk(&*fs, &BIG_LIMITS).expect("walk");
+    let paths: Vec<&String> = walked.iter().map(|(p, _)| p).collect();
+    let expected_paths: Vec<&String> = expect.keys().collect();
+    let mut sorted_paths = paths.clone();
+    sorted_paths.sort();
+    assert_eq!(sorted_paths, expected_paths, "same set of paths");
+
+    let walked = by_path(walked);
+    for (path, want) in &expect {
+        let got = &walked[path];
+        let ftype = got.stat.file_type().unwrap();
+        match (&want.node, &got.node) {
+            (Node::File { data: w }, Node::File { data: g }) => {
+                assert!(w == g, "{path}: contents differ");
+                assert_eq!(got.stat.size, w.len() as u64, "{path}: size");
+            }
+            (Node::Symlink { target: w }, Node::Symlink { target: g }) => {
+                assert_eq!(w, g, "{path}");
+                assert_eq!(got.stat.size, w.len() as u64, "{path}: symlink size");
+            }
+            (Node::Dir { .. }, Node::Dir { entries }) => {
+                let children = expect
+                    .keys()
+                    .filter(|p| parent(p) == Some(path.as_str()))
+                    .count();
+                assert_eq!(*entries, children, "{path}: entry count");
+            }
+            (w, g) => panic!("{path}: expected {w:?}, got {g:?}"),
+        }
+        assert_eq!(ftype.mode_bits(), want.mode & 0o170000, "{path}: type");
+        if format == Format::V2 {
+            assert_eq!(got.stat.mode, want.mode, "{path}: mode");
+            assert_eq!(
+                (got.stat.uid, got.stat.gid),
+                (want.uid, want.gid),
+                "{path}: owner"
+            );
+            assert_eq!(got.stat.mtime.sec, want.mtime, "{path}: mtime");
+            assert_eq!(got.stat.blksize, block_size);
+        }
+    }
+
+    // Hard links: one inode under several names (v2), link count = names.
+    for group in &hardlinks {
+        let inos: Vec<u64> = group.iter().map(|p| walked[p].ino).collect();
+        if format == Format::V2 {
+            assert!(
+                inos.iter().all(|&i| i == inos[0]),
+                "{group:?} share an inode: {inos:?}"
+            );
+            assert_eq!(walked[&group[0]].stat.nlink as usize, group.len());
+        } else {
+            let mut unique = inos.clone();
+            unique.dedup();
+            assert_eq!(unique.len(), group.len(), "v1 stores separate inodes");
+        }
+    }
+    // Directory link counts (v2): 2 + subdirectories.
+    if format == Format::V2 {
+        for (path, want) in &expect {
+            if let Node::Dir { .. } = want.node {
+                let subdirs = expect
+                    .iter()
+                    .filter(|(p, e)| {
+                        parent(p) == Some(path.as_str()) && matches!(e.node, Node::Dir { .. })
+                    })
+                    .count();
+                assert_eq!(
+                    walked[path].stat.nlink as usize,
+                    2 + subdirs,
+                    "{path}: nlink"
+                );
+            }
+        }
+    }
+
+    check_through_vfs(fs.clone(), &expect, format);
+    check_lookup_and_readdir(&fs, format);
+    check_reads(&fs, &expect);
+    check_read_only(&fs);
+
+    let report = fs_rofs::verify(&*disk(bytes.clone())).expect("verify clean image");
+    assert_eq!(report.info.version, version);
+    assert_eq!(
+        report.info.files as usize,
+        expect
+            .values()
+            .filter(|e| matches!(e.node, Node::File { .. }))
+            .count()
+            - if format == Format::V2 {
+                hardlinks[0].len() - 1
+            } else {
+                0
+            }
+    );
+    let info = fs_rofs::inspect(&*disk(bytes)).unwrap();
+    assert_eq!(
+        info.dirents as usize,
+        expect.len() - 1,
+        "one entry per path but the root"
+    );
+}
+
+/// The same tree read through `vfs::Vfs` (path resolution, descriptors).
+fn check_through_vfs(fs: Arc<RofsFs>, expect: &BTreeMap<String, Expect>, format: Format) {
+    let vfs = vfs::Vfs::new(Arc::new(vfs::FixedClock::default()));
+    vfs.mount_fs(fs, "/dev/vblk0", "/", vfs::MountFlags::RDONLY, "")
+        .unwrap();
+    for (path, want) in expect {
+        let stat = vfs.lstat(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        assert_eq!(stat.mode & 0o170000, want.mode & 0o170000, "{path}");
+        if format == Format::V2 {
+            assert_eq!(stat.mode, want.mode, "{path}");
+        }
+        match &want.node {
+            Node::File { data } => assert!(vfs.read_file(path).unwrap() == *data, "{path}"),
+            Node::Symlink { target } => assert_eq!(&vfs.readlink(path).unwrap(), target, "{path}"),
+            Node::Dir { .. } => {
+                let children = expect
+                    .keys()
+                    .filter(|p| parent(p) == Some(path.as_str()))
+                    .count();
+                assert_eq!(vfs.read_dir(path).unwrap().len(), children, "{path}");
+            }
+        }
+    }
+    assert_eq!(vfs.stat("/links/loop1").err(), Some(Errno::ELOOP));
+    assert_eq!(
+        vfs.read_file("/links/rel").unwrap(),
+        vfs.read_file("/sizes/size-1").unwrap()
+    );
+}
+
+fn parent(path: &str) -> Option<&str> {
+    if path == "/" {
+        return None;
+    }
+    let i = path.rfind('/').unwrap();
+    Some(if i == 0 { "/" } else { &path[..i] })
+}
+
+fn check_lookup_and_readdir(fs: &Arc<RofsFs>, format: Format) {
+    let big = resolve(&**fs, "/big").unwrap();
+    // Every entry is found by lookup, and misses give ENOENT.
+    for i in (0..BIG_DIR_ENTRIES).step_by(97) {
+        let name = format!("f{i:05}");
+        let child = big.lookup(&name).unwrap();
+        assert_eq!(child.file_type(), FileType::Regular);
+    }
+    for miss in ["f10000", "f", "g00001", "f0000", "\u{e9}"] {
+        assert_eq!(big.lookup(miss).err(), Some(Errno::ENOENT), "{miss}");
+    }
+    // readdir resumes at any cookie; v2 lists names in byte order.
+    let mut all = Vec::new();
+    big.readdir(0, &mut |e, next| {
+        all.push((e.name, next));
+        true
+    })
+    .unwrap();
+    assert_eq!(all.len(), BIG_DIR_ENTRIES);
+    if format == Format::V2 {
+        assert!(all.windows(2).all(|w| w[0].0 < w[1].0), "sorted");
+    }
+    let (_, cookie) = all[4321].clone();
+    let mut rest = Vec::new();
+    big.readdir(cookie, &mut |e, _| {
+        rest.push(e.name);
+        rest.len() < 3
+    })
+    .unwrap();
+    assert_eq!(
+        rest,
+        vec![
+            all[4322].0.clone(),
+            all[4323].0.clone(),
+            all[4324].0.clone()
+        ]
+    );
+    let mut none = 0;
+    big.readdir(BIG_DIR_ENTRIES as u64, &mut |_, _| {
+        none += 1;
+        true
+    })
+    .unwrap();
+    big.readdir(u64::MAX, &mut |_, _| {
+        none += 1;
+        true
+    })
+    .unwrap();
+    assert_eq!(none, 0);
+    // Type errors.
+    let file = resolve(&**fs, "/sizes/size-1").unwrap();
+    assert_eq!(file.lookup("x").err(), Some(Errno::ENOTDIR));
+    assert_eq!(
+        file.readdir(0, &mut |_, _| true).err(),
+        Some(Errno::ENOTDIR)
+    );
+    assert_eq!(file.readlink().err(), Some(Errno::EINVAL));
+    assert_eq!(big.read_at(0, &mut [0u8; 4]).err(), Some(Errno::EISDIR));
+    let link = resolve(&**fs, "/links/loop1").unwrap();
+    assert_eq!(link.readlink().unwrap(), "/links/loop2");
+    assert_eq!(
+        resolve(&**fs, "/links/loop2").unwrap().readlink().unwrap(),
+        "/links/loop1"
+    );
+    assert_eq!(link.read_at(0, &mut [0u8; 4]).err(), Some(Errno::EINVAL));
+}
+
+fn check_reads(fs: &Arc<RofsFs>, expect: &BTreeMap<String, Expect>) {
+    // Odd chunk sizes and offsets, including past the end.
+    for &size in SIZES {
+        let path = format!("/sizes/size-{size}");
+        let Node::File { data } = &expect[&path].node else {
+            unreachable!()
+        };
+        let inode = resolve(&**fs, &path).unwrap();
+        for chunk in [1usize, 7, 511, 512, 4096, 10_000] {
+            if size > 20_000 && chunk < 512 {
+                continue;
+            }
+            assert!(
+                read_all(&*inode, size as u64, chunk).unwrap() == *data,
+                "{path} in chunks of {chunk}"
+            );
+        }
+        for offset in [
+            0u64,
+            1,
+            511,
+            512,
+            4095,
+            4097,
+            size as u64 / 2,
+            size as u64,
+            size as u64 + 1,
+            u64::MAX,
+        ] {
+            let mut buf = vec![0u8; 1000];
+            let n = inode.read_at(offset, &mut buf).unwrap();
+            let start = (offset as usize).min(size);
+            let want = &data[start..(start + 1000).min(size)];
+            assert_eq!(n, want.len(), "{path} at {offset}");
+            assert!(&buf[..n] == want, "{path} at {offset}");
+        }
+    }
+}
+
+fn check_read_only(fs: &Arc<RofsFs>) {
+    assert!(fs.is_read_only());
+    assert_eq!(fs.fs_type(), "rofs");
+    let statfs = fs.statfs().unwrap();
+    assert_eq!(statfs.blocks_free, 0);
+    assert!(statfs.files > BIG_DIR_ENTRIES as u64);
+    let root = fs.root().unwrap();
+    let file = resolve(&**fs, "/sizes/size-1").unwrap();
+    assert_eq!(root.mkdir("x", 0o755).err(), Some(Errno::EROFS));
+    assert_eq!(root.create("x", 0o100644, 0).err(), Some(Errno::EROFS));
+    assert_eq!(root.symlink("x", "y").err(), Some(Errno::EROFS));
+    assert_eq!(root.unlink("empty").err(), Some(Errno::EROFS));
+    assert_eq!(root.rmdir("empty-dir").err(), Some(Errno::EROFS));
+    assert_eq!(root.link("x", &file).err(), Some(Errno::EROFS));
+    assert_eq!(
+        root.rename("empty", &root, "full").err(),
+        Some(Errno::EROFS)
+    );
+    assert_eq!(file.write_at(0, b"x").err(), Some(Errno::EROFS));
+    assert_eq!(file.truncate(0).err(), Some(Errno::EROFS));
+    assert_eq!(
+        file.setattr(&vfs::SetAttr::default()).err(),
+        Some(Errno::EROFS)
+    );
+}
+
+#[test]
+fn round_trip_v2_4096() {
+    check(Format::V2, 4096);
+}
+
+#[test]
+fn round_trip_v2_512() {
+    check(Format::V2, 512);
+}
+
+#[test]
+fn round_trip_v1() {
+    check(Format::V1, 512);
+}
+
+#[test]
+fn mount_through_constructor() {
+    let bytes = small_tree(Format::V2, 4096);
+    let device: vfs::AnyDevice = Arc::new(disk(bytes));
+    let ctx = |source, options: &str| vfs::MountContext {
+        source,
+        options: options.to_string(),
+        clock: Arc::new(vfs::FixedClock::default()),
+    };
+    let dev_source = || vfs::MountSource::Device {
+        name: "/dev/vblk0".into(),
+        device: device.clone(),
+    };
+    let fs = fs_rofs::new_fs(&ctx(dev_source(), "")).unwrap();
+    assert_eq!(fs.fs_type(), "rofs");
+    assert!(fs_rofs::new_fs(&ctx(dev_source(), "verify")).is_ok());
+    assert_eq!(
+        fs_rofs::new_fs(&ctx(dev_source(), "verify,bogus")).err(),
+        Some(Errno::EINVAL)
+    );
+    assert_eq!(
+        fs_rofs::new_fs(&ctx(dev_source(), "verify=1")).err(),
+        Some(Errno::EINVAL)
+    );
+    assert_eq!(
+        fs_rofs::new_fs(&ctx(vfs::MountSource::None, "")).err(),
+        Some(Errno::ENOTBLK)
+    );
+    let not_a_device: vfs::AnyDevice = Arc::new(5u32);
+    let wrong = vfs::MountSource::Device {
+        name: "x".into(),
+        device: not_a_device,
+    };
+    assert_eq!(fs_rofs::new_fs(&ctx(wrong, "")).err(), Some(Errno::ENOTBLK));
+}

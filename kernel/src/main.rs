@@ -1,0 +1,274 @@
+//! A small x86_64 unikernel for the filesystem subsystem: it boots under QEMU
+//! through the PVH entry, finds virtio-blk disks, mounts ROFS on `/`, devfs on
+//! `/dev` and ramfs on `/tmp` behind one [`vfs::Vfs`], and then runs the
+//! in-guest tests, the benchmarks, a script, or an interactive shell.
+//!
+//! # Build
+//! `cd kernel && cargo build --release` gives the PVH ELF
+//! `kernel/target/x86_64-unikernel/release/kernel` (target spec
+//! `../x86_64-unikernel.json`, build-std; see `.cargo/config.toml`).
+//!
+//! # QEMU command lines (TCG works; KVM is used when available)
+//! Common part:
+//! `qemu-system-x86_64 -nodefaults -no-reboot -display none -serial stdio
+//!  -accel kvm -accel tcg -cpu max -m 64M
+//!  -device isa-debug-exit,iobase=0xf4,iosize=0x04 -kernel KERNEL -append "CMDLINE"`
+//! - microvm (fastest boot): `-machine microvm -drive file=IMG,if=none,id=d0,format=raw,readonly=on
+//!   -device virtio-blk-device,drive=d0`. Legacy and modern virtio-mmio both
+//!   work; no extra flags are needed.
+//! - q35: `-machine q35 -drive file=IMG,if=none,id=d0,format=raw,readonly=on
+//!   -device virtio-blk-pci,drive=d0`. Works with SeaBIOS (the default) and
+//!   with qboot (`-bios /usr/share/qemu/qboot.rom`, about 50 ms faster under
+//!   TCG); the kernel assigns PCI BARs firmware left empty.
+//!
+//! More disks appear as /dev/vblk1, ... in command-line order. The smallest
+//! memory the example image boots with is noted in the README section of the
+//! project report; the kernel itself needs about 1 MiB plus what the
+//! filesystems cache.
+//!
+//! # Exit codes (port 0xf4; QEMU exits with `(code << 1) | 1`)
+//! 0 success / poweroff, 1 in-guest tests failed, 2 no root disk, 3 root mount
+//! failed (not ROFS, corrupt), 4 kernel panic or CPU exception, 5 bad kernel
+//! command line. QEMU status 0 would be a triple fault.
+//!
+//! # Command line
+//! See [`cmdline`] for the grammar (`test`, `bench`, `run=`, `log=`,
+//! `vfs.fstab=`), [`fstab`] for mount tables and [`mounts`] for how the root
+//! is mounted.
+//!
+//! # Clock
+//! `time::now_ns()` is the TSC since kernel entry, calibrated against the PIT.
+//! Wall-clock time (file timestamps) is `SOURCE_DATE_EPOCH` of the build (or
+//! 0) plus uptime: there is no RTC driver.
+
+#![no_std]
+#![no_main]
+#![feature(abi_x86_interrupt)]
+
+extern crate alloc;
+
+mod arch;
+mod bench;
+mod boot;
+mod cmdline;
+mod fstab;
+mod heap;
+mod idt;
+mod logger;
+mod mounts;
+mod pvh;
+mod selftest;
+mod serial;
+mod shell;
+mod time;
+
+use alloc::format;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
+use drivers::BlockDevice;
+use fs_devfs::DevFs;
+use vfs::Vfs;
+
+use crate::cmdline::Mode;
+use crate::mounts::{Disk, MountEnv};
+
+pub const EXIT_SUCCESS: u32 = 0;
+pub const EXIT_TESTS_FAILED: u32 = 1;
+pub const EXIT_NO_ROOT_DISK: u32 = 2;
+pub const EXIT_ROOT_MOUNT_FAILED: u32 = 3;
+pub const EXIT_PANIC: u32 = 4;
+pub const EXIT_BAD_CMDLINE: u32 = 5;
+
+/// microvm's virtio-mmio slots.
+const MMIO_BASE: usize = 0xfeb0_0000;
+const MMIO_SLOTS: usize = 24;
+/// Where the kernel may place PCI memory BARs firmware left unassigned:
+/// above q35's ECAM window, below microvm's virtio-mmio / the IOAPIC.
+const PCI_BAR_WINDOW: (u64, u64) = (0xC000_0000, 0xFEB0_0000);
+
+static mut BOOT_INFO: pvh::BootInfo = pvh::BootInfo::empty();
+
+/// The serial console as devfs's /dev/console. Reads never block: they
+/// return the bytes already waiting (0 if none).
+struct SerialConsole;
+
+impl fs_devfs::Console for SerialConsole {
+    fn write(&self, data: &[u8]) {
+        serial::write_bytes(data);
+    }
+
+    fn read(&self, buf: &mut [u8]) -> usize {
+        let mut n = 0;
+        while n < buf.len() {
+            match serial::try_read_byte() {
+                Some(b) => {
+                    buf[n] = b;
+                    n += 1;
+                }
+                None => break,
+            }
+        }
+        n
+    }
+}
+
+fn fail(code: u32, message: &str) -> ! {
+    println!("FATAL: {message}");
+    arch::exit(code)
+}
+
+#[unsafe(no_mangle)]
+extern "C" fn kernel_main(start_info: u64) -> ! {
+    time::mark_entry();
+    serial::init();
+    idt::init();
+    logger::init();
+
+    // SAFETY: single-threaded boot; BOOT_INFO is written once here, before
+    // anything reads it, and low memory is not yet heap.
+    let boot_info: &'static pvh::BootInfo = unsafe {
+        let info = &mut *(&raw mut BOOT_INFO);
+        if let Err(why) = pvh::copy_start_info(start_info, info) {
+            fail(EXIT_PANIC, why);
+        }
+        &*info
+    };
+    // SAFETY: everything needed from low memory was copied just above.
+    let heap_bytes = unsafe { heap::init(boot_info.regions()) };
+
+    let cmdline = match boot_info.cmdline() {
+        Ok(text) => text,
+        Err(_) => fail(EXIT_BAD_CMDLINE, "kernel command line is not UTF-8"),
+    };
+    let config = match cmdline::parse(cmdline) {
+        Ok(c) => c,
+        Err(why) => fail(EXIT_BAD_CMDLINE, &format!("bad kernel command line: {why}")),
+    };
+    logger::set_level(config.log_level);
+    if config.mode == Mode::Bench {
+        println!("BENCH-INIT");
+    }
+    let console_us = time::now_ns() / 1000;
+    let tsc_hz = time::calibrate();
+    log::info!(
+        "unikernel: {} MiB heap, TSC {}.{:03} MHz, console up at {} us",
+        heap_bytes >> 20,
+        tsc_hz / 1_000_000,
+        tsc_hz / 1000 % 1000,
+        console_us
+    );
+    if boot_info.cmdline_truncated {
+        log::warn!("command line longer than {} bytes, truncated", pvh::CMDLINE_MAX);
+    }
+    log::info!("command line: {cmdline:?}");
+    for word in &config.unknown {
+        log::warn!("unknown command-line word `{word}` ignored");
+    }
+
+    // Devices.
+    let probe_start = time::now_ns();
+    let disks = probe_disks();
+    let probe_ns = time::now_ns() - probe_start;
+    let seed = arch::rdrand64().unwrap_or_else(|| arch::rdtsc().rotate_left(17) ^ 0x9E37_79B9_7F4A_7C15);
+    let devfs = DevFs::new(seed);
+    devfs.set_console(Arc::new(SerialConsole));
+    for disk in &disks {
+        let _ = devfs.add_block_device(&disk.name, disk.device.clone());
+    }
+
+    // Filesystems.
+    let vfs = Vfs::new(Arc::new(time::KernelClock));
+    for (name, ctor) in mounts::FS_TYPES {
+        if let Err(e) = vfs.register_fs(name, *ctor) {
+            log::error!("cannot register filesystem type {name}: {e}");
+        }
+    }
+    let table = config.fstab.clone().unwrap_or_else(fstab::default_table);
+    let env = MountEnv { vfs: &vfs, devfs: &devfs, disks: &disks };
+    let mount_ns = match mounts::mount_table(&env, &table) {
+        Ok(ns) => ns,
+        Err(fatal) => fail(fatal.code, &fatal.message),
+    };
+    mounts::apply_etc_fstab(&env);
+    let boot_ns = time::now_ns();
+    log::info!(
+        "boot done in {}.{:03} ms since kernel entry (disk probe {} us, root mount {} us)",
+        boot_ns / 1_000_000,
+        boot_ns / 1000 % 1000,
+        probe_ns / 1000,
+        mount_ns / 1000
+    );
+
+    match &config.mode {
+        Mode::Test => {
+            let (passed, failed) = selftest::run(&selftest::Env { vfs: &vfs, cmdline });
+            log::info!("tests: {passed} passed, {failed} failed");
+            arch::exit(if failed == 0 { EXIT_SUCCESS } else { EXIT_TESTS_FAILED })
+        }
+        Mode::Bench => {
+            bench::run(&bench::Env { vfs: &vfs, boot_ns, mount_ns, big_file: &config.bench_file });
+            arch::exit(EXIT_SUCCESS)
+        }
+        Mode::RunScript(path) => {
+            match vfs.read_file(path) {
+                Ok(bytes) => match core::str::from_utf8(&bytes) {
+                    Ok(text) => {
+                        shell::run_script(&vfs, path, text);
+                    }
+                    Err(_) => println!("run: {path}: not a UTF-8 text file"),
+                },
+                Err(e) => println!("run: {path}: {e}"),
+            }
+            arch::exit(EXIT_SUCCESS)
+        }
+        Mode::RunInline(commands) => {
+            shell::run_script(&vfs, "run", commands);
+            arch::exit(EXIT_SUCCESS)
+        }
+        Mode::Shell => {
+            shell::interactive(&vfs);
+            arch::exit(EXIT_SUCCESS)
+        }
+    }
+}
+
+/// Find the virtio-blk disks (PCI first, then virtio-mmio) and name them
+/// vblk0, vblk1, ... in that order.
+fn probe_disks() -> Vec<Disk> {
+    // SAFETY: the boot page tables identity-map the top 1 GiB below 4 GiB
+    // uncached, which holds the BAR window and the virtio-mmio slots; on q35/pc
+    // that window is PCI address space with nothing else assigned there.
+    let mut found = unsafe { drivers::virtio::probe_pci(PCI_BAR_WINDOW.0, PCI_BAR_WINDOW.1) };
+    // SAFETY: as above; on machines without virtio-mmio the slots read as
+    // unbacked memory and fail the magic check.
+    found.extend(unsafe { drivers::virtio::probe_mmio(MMIO_BASE, drivers::virtio::MMIO_SLOT_SIZE, MMIO_SLOTS) });
+    let mut disks = Vec::new();
+    for (i, blk) in found.into_iter().enumerate() {
+        let name = format!("vblk{i}");
+        let mib = blk.size_bytes() >> 20;
+        let ro = if blk.is_read_only() { ", read-only" } else { "" };
+        log::info!(
+            "/dev/{name}: virtio-blk at {}, {} sectors ({mib} MiB{ro}), requests up to {} KiB",
+            blk.location(),
+            blk.num_blocks(),
+            blk.max_request_bytes() / 1024
+        );
+        let device: Arc<dyn BlockDevice> = Arc::new(blk);
+        disks.push(Disk { name, device });
+    }
+    if disks.is_empty() {
+        log::warn!("no virtio-blk disk found");
+    }
+    disks
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo) -> ! {
+    let message = info.message();
+    match info.location() {
+        Some(loc) => println!("KERNEL PANIC at {}:{}:{}: {}", loc.file(), loc.line(), loc.column(), message),
+        None => println!("KERNEL PANIC: {message}"),
+    }
+    arch::exit(EXIT_PANIC)
+}

@@ -1,0 +1,552 @@
+//! `ls`, `cat`, `extract`, `info` and `verify`: every read of an image goes
+//! through the same no_std reader the guest uses (`fs_rofs`), over a
+//! [`FileDisk`], so the host tool checks exactly what the kernel will see.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
+
+use drivers::{BlockDevice, FileDisk};
+use fs_rofs::RofsFs;
+use vfs::{DirEntry, FileSystem, FileType, Inode, Stat};
+
+use crate::CliError;
+
+/// Sector size the image is read with; every image is a multiple of it.
+const SECTOR: usize = 512;
+/// Read size for file data: large requests, few calls.
+const COPY_CHUNK: usize = 1 << 20;
+/// Symlinks followed while resolving one path before giving up (ELOOP).
+const MAX_SYMLINKS: usize = 40;
+
+fn open_disk(image: &Path) -> Result<Arc<dyn BlockDevice>, CliError> {
+    let disk = FileDisk::open(image, SECTOR)
+        .map_err(|e| CliError::msg(format!("cannot open image '{}': {e}", image.display())))?;
+    Ok(Arc::new(disk))
+}
+
+/// Mount `image` with the ROFS reader; a refused image is explained with
+/// the reader's own diagnosis.
+fn mount(image: &Path) -> Result<Arc<RofsFs>, CliError> {
+    let disk = open_disk(image)?;
+    RofsFs::mount(disk.clone(), "").map_err(|errno| {
+        let why = match fs_rofs::inspect(disk.as_ref()) {
+            Err(e) => e.to_string(),
+            Ok(_) => errno.to_string(),
+        };
+        CliError::msg(format!("{}: {why}", image.display()))
+    })
+}
+
+fn errno_msg(image: &Path, path: &str, e: vfs::Errno) -> CliError {
+    CliError::msg(format!("{}: {path}: {e}", image.display()))
+}
+
+/// Resolve an absolute image `path`, following symlinks in every component
+/// and, when `follow_last`, in the last one.
+fn resolve(
+    fs: &RofsFs,
+    image: &Path,
+    path: &str,
+    follow_last: bool,
+) -> Result<Arc<dyn Inode>, CliError> {
+    let root = fs.root().map_err(|e| errno_msg(image, "/", e))?;
+    let fail = |e: vfs::Errno| errno_msg(image, path, e);
+    // Components still to walk, in reverse, so a symlink target can be pushed.
+    let mut todo: Vec<String> = path
+        .split('/')
+        .rev()
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect();
+    let mut stack: Vec<Arc<dyn Inode>> = vec![root.clone()];
+    let mut links = 0;
+    while let Some(name) = todo.pop() {
+        let current = stack.last().cloned().unwrap_or_else(|| root.clone());
+        match name.as_str() {
+            "." => continue,
+            ".." => {
+                if stack.len() > 1 {
+                    stack.pop();
+                }
+                continue;
+            }
+            _ => {}
+        }
+        if current.file_type() != FileType::Directory {
+            return Err(fail(vfs::Errno::ENOTDIR));
+        }
+        let child = current.lookup(&name).map_err(fail)?;
+        let last = todo.is_empty();
+        if child.file_type() == FileType::Symlink && (!last || follow_last) {
+            links += 1;
+            if links > MAX_SYMLINKS {
+                return Err(fail(vfs::Errno::ELOOP));
+            }
+            let target = child.readlink().map_err(fail)?;
+            if target.starts_with('/') {
+                stack.truncate(1);
+            }
+            todo.extend(
+                target
+                    .split('/')
+                    .rev()
+                    .filter(|s| !s.is_empty())
+                    .map(String::from),
+            );
+            continue;
+        }
+        stack.push(child);
+    }
+    Ok(stack.pop().unwrap_or(root))
+}
+
+/// All entries of a directory, sorted by name (v1 directories are not).
+fn read_dir(dir: &Arc<dyn Inode>) -> Result<Vec<DirEntry>, vfs::Errno> {
+    let mut entries = Vec::new();
+    dir.readdir(0, &mut |entry, _| {
+        entries.push(entry);
+        true
+    })?;
+    entries.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(entries)
+}
+
+/// A name from the image that is safe to use as one path component.
+fn check_name(image: &Path, dir_path: &str, name: &str) -> Result<(), CliError> {
+    if name.is_empty() || name == "." || name == ".." || name.contains('/') || name.contains('\0') {
+        return Err(CliError::msg(format!(
+            "{}: corrupt image: directory '{dir_path}' has an invalid entry name {name:?}",
+            image.display()
+        )));
+    }
+    Ok(())
+}
+
+fn join(dir: &str, name: &str) -> String {
+    if dir == "/" {
+        format!("/{name}")
+    } else {
+        format!("{dir}/{name}")
+    }
+}
+
+pub fn ls(image: &Path, path: &str, recursive: bool, long: bool) -> Result<(), CliError> {
+    let fs = mount(image)?;
+    let path = normalize(path);
+    let inode = resolve(&fs, image, &path, false)?;
+    let out = io::stdout();
+    let mut out = io::BufWriter::new(out.lock());
+    if inode.file_type() != FileType::Directory {
+        print_entry(&mut out, image, &path, &path, &inode, long)?;
+    } else if recursive {
+        let mut visited = HashSet::new();
+        visited.insert(inode.ino());
+        print_entry(&mut out, image, &path, &path, &inode, long)?;
+        ls_tree(&mut out, image, &path, &inode, long, &mut visited)?;
+    } else {
+        for entry in read_dir(&inode).map_err(|e| errno_msg(image, &path, e))? {
+            check_name(image, &path, &entry.name)?;
+            let child_path = join(&path, &entry.name);
+            let child = inode
+                .lookup(&entry.name)
+                .map_err(|e| errno_msg(image, &child_path, e))?;
+            print_entry(&mut out, image, &child_path, &entry.name, &child, long)?;
+        }
+    }
+    out.flush().map_err(CliError::from_stdout)
+}
+
+fn ls_tree(
+    out: &mut dyn Write,
+    image: &Path,
+    path: &str,
+    dir: &Arc<dyn Inode>,
+    long: bool,
+    visited: &mut HashSet<u64>,
+) -> Result<(), CliError> {
+    for entry in read_dir(dir).map_err(|e| errno_msg(image, path, e))? {
+        check_name(image, path, &entry.name)?;
+        let child_path = join(path, &entry.name);
+        let child = dir
+            .lookup(&entry.name)
+            .map_err(|e| errno_msg(image, &child_path, e))?;
+        print_entry(out, image, &child_path, &child_path, &child, long)?;
+        if child.file_type() == FileType::Directory {
+            if !visited.insert(child.ino()) {
+                return Err(CliError::msg(format!(
+                    "{}: corrupt image: directory '{child_path}' (inode {}) appears twice",
+                    image.display(),
+                    child.ino()
+                )));
+            }
+            ls_tree(out, image, &child_path, &child, long, visited)?;
+        }
+    }
+    Ok(())
+}
+
+fn print_entry(
+    out: &mut dyn Write,
+    image: &Path,
+    path: &str,
+    shown: &str,
+    inode: &Arc<dyn Inode>,
+    long: bool,
+) -> Result<(), CliError> {
+    if !long {
+        return writeln!(out, "{shown}").map_err(CliError::from_stdout);
+    }
+    let stat = inode.getattr().map_err(|e| errno_msg(image, path, e))?;
+    let link = if inode.file_type() == FileType::Symlink {
+        let target = inode.readlink().map_err(|e| errno_msg(image, path, e))?;
+        format!(" -> {target}")
+    } else {
+        String::new()
+    };
+    writeln!(
+        out,
+        "{} {:>3} {:>5} {:>5} {:>10} {} {shown}{link}",
+        mode_string(&stat, inode.file_type()),
+        stat.nlink,
+        stat.uid,
+        stat.gid,
+        stat.size,
+        format_time(stat.mtime.sec),
+    )
+    .map_err(CliError::from_stdout)
+}
+
+/// `drwxr-xr-x`, as ls prints it.
+fn mode_string(stat: &Stat, file_type: FileType) -> String {
+    let kind = match file_type {
+        FileType::Directory => 'd',
+        FileType::Symlink => 'l',
+        FileType::Regular => '-',
+        FileType::CharDevice => 'c',
+        FileType::BlockDevice => 'b',
+        FileType::Fifo => 'p',
+        FileType::Socket => 's',
+    };
+    let mut s = String::with_capacity(10);
+    s.push(kind);
+    let m = stat.mode;
+    for (shift, special, special_char) in [(6, 0o4000, 's'), (3, 0o2000, 's'), (0, 0o1000, 't')] {
+        let bits = (m >> shift) & 7;
+        s.push(if bits & 4 != 0 { 'r' } else { '-' });
+        s.push(if bits & 2 != 0 { 'w' } else { '-' });
+        let exec = bits & 1 != 0;
+        s.push(match (m & special != 0, exec) {
+            (true, true) => special_char,
+            (true, false) => special_char.to_ascii_uppercase(),
+            (false, true) => 'x',
+            (false, false) => '-',
+        });
+    }
+    s
+}
+
+/// `YYYY-MM-DD HH:MM:SS` in UTC.
+fn format_time(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+/// Gregorian date of a day count since 1970-01-01 (Howard Hinnant's method).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+fn normalize(path: &str) -> String {
+    let parts: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    format!("/{}", parts.join("/"))
+}
+
+pub fn cat(image: &Path, path: &str) -> Result<(), CliError> {
+    let fs = mount(image)?;
+    let path = normalize(path);
+    let inode = resolve(&fs, image, &path, true)?;
+    if inode.file_type() != FileType::Regular {
+        return Err(errno_msg(image, &path, inode.not_a_file()));
+    }
+    let out = io::stdout();
+    let mut out = out.lock();
+    copy_out(
+        &inode,
+        &mut out,
+        |e| errno_msg(image, &path, e),
+        CliError::from_stdout,
+    )?;
+    out.flush().map_err(CliError::from_stdout)
+}
+
+/// Stream a file's data into `out` in large chunks.
+fn copy_out(
+    inode: &Arc<dyn Inode>,
+    out: &mut dyn Write,
+    read_err: impl Fn(vfs::Errno) -> CliError,
+    write_err: impl Fn(io::Error) -> CliError,
+) -> Result<u64, CliError> {
+    let mut buf = vec![0u8; COPY_CHUNK];
+    let mut offset = 0u64;
+    loop {
+        let n = inode.read_at(offset, &mut buf).map_err(&read_err)?;
+        if n == 0 {
+            return Ok(offset);
+        }
+        let chunk = buf.get(..n).ok_or_else(|| read_err(vfs::Errno::EIO))?;
+        out.write_all(chunk).map_err(&write_err)?;
+        offset += n as u64;
+    }
+}
+
+/// State of one extraction.
+struct Extractor<'a> {
+    image: &'a Path,
+    /// Host path of the first name of each multiply-linked file.
+    linked: HashMap<u64, PathBuf>,
+    visited: HashSet<u64>,
+    /// Directories get their mode and mtime after their contents are written.
+    dir_fixups: Vec<(PathBuf, Stat)>,
+}
+
+pub fn extract(image: &Path, dest: &Path) -> Result<(), CliError> {
+    let fs = mount(image)?;
+    let root = fs.root().map_err(|e| errno_msg(image, "/", e))?;
+    match fs::create_dir(dest) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dest.is_dir() => {}
+        Err(e) => {
+            return Err(CliError::msg(format!(
+                "cannot create '{}': {e}",
+                dest.display()
+            )));
+        }
+    }
+    let mut ex = Extractor {
+        image,
+        linked: HashMap::new(),
+        visited: HashSet::from([root.ino()]),
+        dir_fixups: Vec::new(),
+    };
+    ex.extract_dir(&root, "/", dest)?;
+    if let Ok(stat) = root.getattr() {
+        ex.dir_fixups.push((dest.to_path_buf(), stat));
+    }
+    // Innermost first, so a read-only directory is fixed after its children.
+    for (path, stat) in ex.dir_fixups.iter().rev() {
+        set_mode_and_time(path, stat).map_err(|e| host_err(path, e))?;
+    }
+    Ok(())
+}
+
+fn host_err(path: &Path, e: io::Error) -> CliError {
+    CliError::msg(format!("'{}': {e}", path.display()))
+}
+
+fn set_mode_and_time(path: &Path, stat: &Stat) -> io::Result<()> {
+    let file = File::open(path)?;
+    let mtime = if stat.mtime.sec >= 0 {
+        UNIX_EPOCH
+            + Duration::new(
+                stat.mtime.sec.unsigned_abs(),
+                stat.mtime.nsec.min(999_999_999),
+            )
+    } else {
+        UNIX_EPOCH - Duration::from_secs(stat.mtime.sec.unsigned_abs())
+    };
+    file.set_modified(mtime)?;
+    fs::set_permissions(path, fs::Permissions::from_mode(stat.mode & 0o7777))
+}
+
+impl Extractor<'_> {
+    fn extract_dir(
+        &mut self,
+        dir: &Arc<dyn Inode>,
+        path: &str,
+        host: &Path,
+    ) -> Result<(), CliError> {
+        let image = self.image;
+        for entry in read_dir(dir).map_err(|e| errno_msg(image, path, e))? {
+            check_name(image, path, &entry.name)?;
+            let child_path = join(path, &entry.name);
+            let child_host = host.join(&entry.name);
+            let child = dir
+                .lookup(&entry.name)
+                .map_err(|e| errno_msg(image, &child_path, e))?;
+            let stat = child
+                .getattr()
+                .map_err(|e| errno_msg(image, &child_path, e))?;
+            match child.file_type() {
+                FileType::Directory => {
+                    if !self.visited.insert(child.ino()) {
+                        return Err(CliError::msg(format!(
+                            "{}: corrupt image: directory '{child_path}' (inode {}) appears twice",
+                            image.display(),
+                            child.ino()
+                        )));
+                    }
+                    // create_dir fails on anything already there, so a
+                    // symlink can never redirect what follows.
+                    fs::create_dir(&child_host).map_err(|e| host_err(&child_host, e))?;
+                    self.extract_dir(&child, &child_path, &child_host)?;
+                    self.dir_fixups.push((child_host, stat));
+                }
+                FileType::Symlink => {
+                    let target = child
+                        .readlink()
+                        .map_err(|e| errno_msg(image, &child_path, e))?;
+                    std::os::unix::fs::symlink(&target, &child_host)
+                        .map_err(|e| host_err(&child_host, e))?;
+                }
+                FileType::Regular => {
+                    if stat.nlink > 1 {
+                        if let Some(first) = self.linked.get(&child.ino()) {
+                            fs::hard_link(first, &child_host)
+                                .map_err(|e| host_err(&child_host, e))?;
+                            continue;
+                        }
+                        self.linked.insert(child.ino(), child_host.clone());
+                    }
+                    // O_CREAT|O_EXCL fails on anything already there, even
+                    // a symlink, so nothing is written through one.
+                    let mut file = OpenOptions::new()
+                        .write(true)
+                        .create_new(true)
+                        .open(&child_host)
+                        .map_err(|e| host_err(&child_host, e))?;
+                    let written = copy_out(
+                        &child,
+                        &mut file,
+                        |e| errno_msg(image, &child_path, e),
+                        |e| host_err(&child_host, e),
+                    )?;
+                    if written != stat.size {
+                        return Err(CliError::msg(format!(
+                            "{}: {child_path}: read {written} bytes of {}",
+                            image.display(),
+                            stat.size
+                        )));
+                    }
+                    drop(file);
+                    set_mode_and_time(&child_host, &stat).map_err(|e| host_err(&child_host, e))?;
+                }
+                other => {
+                    return Err(CliError::msg(format!(
+                        "{}: {child_path}: cannot extract a {other:?}",
+                        image.display()
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+pub fn info(image: &Path) -> Result<(), CliError> {
+    let disk = open_disk(image)?;
+    let info = fs_rofs::inspect(disk.as_ref())
+        .map_err(|e| CliError::msg(format!("{}: {e}", image.display())))?;
+    let mut out = io::stdout().lock();
+    write!(out, "{}", format_info(&info)).map_err(CliError::from_stdout)
+}
+
+/// `key: value` lines, one per superblock fact.
+fn format_info(info: &fs_rofs::ImageInfo) -> String {
+    let crc = |c: Option<u32>| c.map_or_else(|| "-".to_string(), |c| format!("{c:08x}"));
+    let mut s = String::new();
+    let mut line = |key: &str, value: String| s.push_str(&format!("{key:<16}{value}\n"));
+    line("format:", format!("v{}", info.version));
+    line("block size:", info.block_size.to_string());
+    line(
+        "features:",
+        format!(
+            "compat {:#x}, incompat {:#x}, ro_compat {:#x}",
+            info.compat, info.incompat, info.ro_compat
+        ),
+    );
+    line("inodes:", info.inodes.to_string());
+    line("directories:", info.dirs.to_string());
+    line("files:", info.files.to_string());
+    line("symlinks:", info.symlinks.to_string());
+    line("dir entries:", info.dirents.to_string());
+    line("data bytes:", info.data_bytes.to_string());
+    line("metadata bytes:", info.metadata_bytes.to_string());
+    line("image bytes:", info.image_bytes.to_string());
+    line("superblock crc:", crc(info.superblock_crc32));
+    line("metadata crc:", crc(info.metadata_crc32));
+    s
+}
+
+pub fn verify(image: &Path) -> Result<(), CliError> {
+    let disk = open_disk(image)?;
+    match fs_rofs::verify(disk.as_ref()) {
+        Ok(report) => {
+            let mut out = io::stdout().lock();
+            writeln!(
+                out,
+                "{}: OK (format v{}, {} inodes, {} files with {} bytes checked against their CRC32)",
+                image.display(),
+                report.info.version,
+                report.info.inodes,
+                report.files_checked,
+                report.bytes_checked
+            )
+            .map_err(CliError::from_stdout)
+        }
+        Err(problems) => {
+            let mut message = format!("{}: {} problem(s) found", image.display(), problems.len());
+            for problem in &problems {
+                message.push_str(&format!("\n  {problem}"));
+            }
+            Err(CliError::msg(message))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates() {
+        assert_eq!(format_time(0), "1970-01-01 00:00:00");
+        assert_eq!(format_time(1_700_000_000), "2023-11-14 22:13:20");
+        assert_eq!(format_time(951_782_400), "2000-02-29 00:00:00");
+        assert_eq!(format_time(-1), "1969-12-31 23:59:59");
+    }
+
+    #[test]
+    fn modes() {
+        let stat = Stat {
+            mode: 0o104755,
+            ..Stat::default()
+        };
+        assert_eq!(mode_string(&stat, FileType::Regular), "-rwsr-xr-x");
+        let stat = Stat {
+            mode: 0o041644,
+            ..Stat::default()
+        };
+        assert_eq!(mode_string(&stat, FileType::Directory), "drw-r--r-T");
+    }
+}

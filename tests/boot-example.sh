@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Build mkimage, the unikernel and the example image (tests/example/), then
+# boot the image on QEMU's microvm and run /etc/demo.sh in the guest.
+# Exits 0 when the guest ran the script and powered off cleanly.
+#
+# Needs: the pinned Rust toolchain (rust-toolchain.toml) and qemu-system-x86_64.
+# Environment: ACCEL (default "-accel kvm -accel tcg"), MEM (default 16M),
+# OUT (where the image goes, default target/example).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+OUT=${OUT:-$ROOT/target/example}
+MEM=${MEM:-16M}
+read -r -a ACCEL_ARGS <<< "${ACCEL:--accel kvm -accel tcg}"
+mkdir -p "$OUT"
+
+echo "== building mkimage"
+(cd "$ROOT" && cargo build --release -p mkimage)
+MKIMAGE=${CARGO_TARGET_DIR:-$ROOT/target}/release/mkimage
+
+echo "== building the kernel"
+# From inside kernel/ so kernel/.cargo/config.toml (target, build-std) applies.
+# The kernel is its own workspace, so it always uses kernel/target.
+(cd "$ROOT/kernel" && CARGO_TARGET_DIR="$ROOT/kernel/target" cargo build --release)
+KERNEL=$ROOT/kernel/target/x86_64-unikernel/release/kernel
+
+echo "== building the image"
+IMG=$OUT/example.img
+"$MKIMAGE" build -m "$ROOT/tests/example/example.manifest" -o "$IMG"
+
+QEMU=(qemu-system-x86_64 -machine microvm -nodefaults -no-reboot -display none -serial stdio
+      "${ACCEL_ARGS[@]}" -cpu max -m "$MEM"
+      -device isa-debug-exit,iobase=0xf4,iosize=0x04
+      -kernel "$KERNEL"
+      -drive "file=$IMG,if=none,id=d0,format=raw,readonly=on" -device virtio-blk-device,drive=d0
+      -append "run=/etc/demo.sh")
+
+echo "== booting:"
+printf '%q ' "${QEMU[@]}"
+echo
+echo
+
+LOG=$OUT/boot.log
+set +e
+timeout 120 "${QEMU[@]}" </dev/null | tee "$LOG"
+status=${PIPESTATUS[0]}
+set -e
+
+echo
+# isa-debug-exit: the kernel's exit code c gives QEMU status (c << 1) | 1.
+# 0 would be a triple fault, 124 the timeout.
+if [ "$status" -ne 1 ]; then
+    echo "FAILED: QEMU exited with status $status (kernel exit code $(( status >> 1 )) if odd; see kernel/src/main.rs)"
+    exit 1
+fi
+if ! grep -qx $'hello\r\?' "$LOG"; then
+    echo "FAILED: the guest did not read back what it wrote to /tmp/x"
+    exit 1
+fi
+echo "OK: the example booted, ran /etc/demo.sh and powered off (QEMU status 1 = kernel exit 0)"

@@ -1,0 +1,993 @@
+//! Differential test: the VFS over ramfs against a real Linux directory.
+//!
+//! A seeded generator drives thousands of random operations (create, open,
+//! write, read, truncate, rename, link, unlink, mkdir, rmdir, symlink,
+//! readlink, readdir, stat, chmod, and I/O through descriptors kept open while
+//! their files are renamed or unlinked) against both, with a small pool of
+//! names so that collisions, replacements and errors are common. Every result
+//! and errno must match, and every few hundred operations the two whole trees
+//! are compared (types, sizes, link counts, permissions, contents, symlink
+//! targets). Inode numbers, devices, times and block counts legitimately
+//! differ and are not compared, nor are directory sizes.
+//!
+//! Linux is the reference. On a mismatch the test prints the seed, the
+//! operation and the log of operations before it; rerun one seed with
+//! `DIFF_SEED=<seed> cargo test -p tests --test differential`.
+
+use std::ffi::CString;
+use std::fmt::Write as _;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use fastrand::Rng;
+use vfs::{FileType, FixedClock, MountFlags, OpenFlags, S_IFMT, Stat, Timespec, Vfs, Whence};
+
+/// Names the paths are built from: few, so operations collide.
+const NAMES: [&str; 4] = ["a", "b", "c", "d"];
+/// Symlink targets. Relative ones never climb above the link's directory (the
+/// two roots differ above that); absolute ones are rooted in the test
+/// directory on the Linux side.
+const LINK_TARGETS: [&str; 11] = [
+    "a", "b", "a/b", "c/d", "b/../a", "missing", "d/", "/a", "/b/c", "/", "/c/../d",
+];
+/// Operations per seed.
+const OPS_PER_SEED: usize = 10_000;
+/// Whole-tree comparison interval.
+const FULL_CHECK_EVERY: usize = 250;
+const FIXED_SEEDS: [u64; 8] = [1, 2, 3, 4, 5, 6, 7, 0x5eed_f00d];
+const MAX_KEPT_FDS: usize = 4;
+/// Operations shown before a failure.
+const LOG_TAIL: usize = 80;
+
+/// An operation's outcome, rendered for comparison and messages.
+type Outcome = Result<String, i32>;
+
+fn errno() -> i32 {
+    std::io::Error::last_os_error().raw_os_error().unwrap_or(-1)
+}
+
+fn lx(ret: i64) -> Result<i64, i32> {
+    if ret < 0 { Err(errno()) } else { Ok(ret) }
+}
+
+fn kind_name(mode: u32) -> &'static str {
+    match FileType::from_mode(mode) {
+        Some(FileType::Regular) => "file",
+        Some(FileType::Directory) => "dir",
+        Some(FileType::Symlink) => "symlink",
+        Some(FileType::CharDevice) => "chr",
+        Some(FileType::BlockDevice) => "blk",
+        Some(FileType::Fifo) => "fifo",
+        Some(FileType::Socket) => "sock",
+        None => "?",
+    }
+}
+
+/// The fields both sides must agree on.
+fn render_stat(mode: u32, size: u64, nlink: u64) -> String {
+    let kind = kind_name(mode);
+    // A symlink's size is its target's length, which differs for absolute
+    // targets; targets are compared through readlink instead.
+    let size = if kind == "dir" || kind == "symlink" {
+        String::from("-")
+    } else {
+        size.to_string()
+    };
+    format!("{kind} size={size} nlink={nlink} perm={:o}", mode & 0o7777)
+}
+
+fn render_vfs_stat(st: &Stat) -> String {
+    render_stat(st.mode, st.size, u64::from(st.nlink))
+}
+
+fn render_linux_stat(st: &libc::stat) -> String {
+    render_stat(st.st_mode, st.st_size as u64, st.st_nlink)
+}
+
+/// A descriptor open on both sides.
+struct Kept {
+    vfs_fd: vfs::Fd,
+    linux_fd: i32,
+    what: String,
+}
+
+struct Harness {
+    seed: u64,
+    rng: Rng,
+    vfs: Vfs,
+    root: PathBuf,
+    kept: Vec<Kept>,
+    log: Vec<String>,
+    /// Distinct (operation, vfs errno, linux errno) disagreements seen.
+    errno_mismatches: Vec<(String, i32, i32, String)>,
+}
+
+impl Harness {
+    fn new(seed: u64, root: &Path) -> Harness {
+        let vfs = Vfs::new(Arc::new(FixedClock(Timespec::new(1_700_000_000, 0))));
+        vfs.register_fs("ramfs", fs_ramfs::new_fs).unwrap();
+        vfs.mount(None, "/", "ramfs", MountFlags::empty(), "")
+            .unwrap();
+        Harness {
+            seed,
+            rng: Rng::with_seed(seed),
+            vfs,
+            root: root.to_path_buf(),
+            kept: Vec::new(),
+            log: Vec::new(),
+            errno_mismatches: Vec::new(),
+        }
+    }
+
+    fn vpath(rel: &str) -> String {
+        format!("/{rel}")
+    }
+
+    fn cpath(&self, rel: &str) -> CString {
+        let mut bytes = self.root.as_os_str().as_bytes().to_vec();
+        bytes.push(b'/');
+        bytes.extend_from_slice(rel.as_bytes());
+        CString::new(bytes).unwrap()
+    }
+
+    /// A random relative path of 1 to 3 names, sometimes with `.`, `..` or a
+    /// trailing slash.
+    fn path(&mut self) -> String {
+        let depth = match self.rng.u8(0..10) {
+            0..=3 => 1,
+            4..=7 => 2,
+            _ => 3,
+        };
+        let mut parts: Vec<&str> = (0..depth)
+            .map(|_| NAMES[self.rng.usize(..NAMES.len())])
+            .collect();
+        match self.rng.u8(0..40) {
+            0 => parts.insert(self.rng.usize(1..=parts.len()), "."),
+            // `..` only after a name, so it never climbs above the root.
+            1 if parts.len() >= 2 => parts.insert(self.rng.usize(1..parts.len()), ".."),
+            _ => {}
+        }
+        let mut path = parts.join("/");
+        match self.rng.u8(0..40) {
+            0 | 1 => path.push('/'),
+            2 => path.push_str("/."),
+            3 => path = path.replacen('/', "//", 1),
+            _ => {}
+        }
+        path
+    }
+
+    fn mode(&mut self) -> u32 {
+        // Always owner rwx for directories' sake; permissions are not
+        // enforced by the VFS and root ignores them on Linux.
+        [0o755, 0o700, 0o644, 0o600, 0o777, 0o711][self.rng.usize(..6)]
+    }
+
+    fn data(&mut self) -> Vec<u8> {
+        let len = match self.rng.u8(0..10) {
+            0 => 0,
+            1..=6 => self.rng.usize(1..200),
+            7 | 8 => self.rng.usize(200..10_000),
+            _ => self.rng.usize(60_000..140_000),
+        };
+        let fill = self.rng.u8(..);
+        (0..len).map(|i| fill.wrapping_add(i as u8)).collect()
+    }
+
+    fn offset(&mut self) -> u64 {
+        match self.rng.u8(0..10) {
+            0..=3 => 0,
+            4..=7 => self.rng.u64(0..5000),
+            8 => self.rng.u64(60_000..70_000),
+            _ => self.rng.u64(200_000..300_000),
+        }
+    }
+
+    fn open_flags(&mut self) -> u32 {
+        let mut flags = [0, libc::O_WRONLY, libc::O_RDWR][self.rng.usize(..3)] as u32;
+        for (bit, one_in) in [
+            (libc::O_CREAT, 2),
+            (libc::O_EXCL, 5),
+            (libc::O_TRUNC, 6),
+            (libc::O_APPEND, 6),
+            (libc::O_DIRECTORY, 10),
+            (libc::O_NOFOLLOW, 10),
+        ] {
+            if self.rng.u8(0..one_in) == 0 {
+                flags |= bit as u32;
+            }
+        }
+        // O_CREAT with O_DIRECTORY: EINVAL since Linux 6.4, a regular file
+        // before; not portable, so not generated.
+        if flags & libc::O_CREAT as u32 != 0 {
+            flags &= !(libc::O_DIRECTORY as u32);
+        }
+        flags
+    }
+
+    fn fail(&self, op: &str, vfs: &Outcome, linux: &Outcome) -> ! {
+        let mut msg = String::new();
+        let _ = writeln!(
+            msg,
+            "DIFFERENTIAL MISMATCH with seed {} (rerun: DIFF_SEED={})",
+            self.seed, self.seed
+        );
+        let _ = writeln!(msg, "operation #{}: {op}", self.log.len());
+        let _ = writeln!(msg, "  vfs:   {}", render(vfs));
+        let _ = writeln!(msg, "  linux: {}", render(linux));
+        msg.push_str(&self.recent_log());
+        panic!("{msg}");
+    }
+
+    /// The last operations, for failure messages (DIFF_SEED replays all).
+    fn recent_log(&self) -> String {
+        let start = self.log.len().saturating_sub(LOG_TAIL);
+        let mut out = format!("the {} operations before it:\n", self.log.len() - start);
+        for (i, line) in self.log.iter().enumerate().skip(start) {
+            let _ = writeln!(out, "  #{i}: {line}");
+        }
+        out
+    }
+
+    fn compare(&mut self, op: String, vfs: Outcome, linux: Outcome) {
+        if vfs != linux {
+            // Both failed, just with different errnos: neither side changed
+            // state, so note it and keep going to find more.
+            if let (Err(v), Err(l)) = (&vfs, &linux) {
+                let kind = op.split('(').next().unwrap_or("").to_string();
+                if !self
+                    .errno_mismatches
+                    .iter()
+                    .any(|m| m.0 == kind && m.1 == *v && m.2 == *l)
+                {
+                    let line = format!(
+                        "#{}: {op}: vfs {} but linux {}",
+                        self.log.len(),
+                        render(&vfs),
+                        render(&linux)
+                    );
+                    self.errno_mismatches.push((kind, *v, *l, line));
+                }
+            } else {
+                self.fail(&op, &vfs, &linux);
+            }
+        }
+        self.log.push(format!("{op} -> {}", render(&linux)));
+    }
+
+    fn step(&mut self) {
+        let choice = self.rng.u8(0..100);
+        match choice {
+            0..=9 => self.op_open_close(),
+            10..=19 => self.op_write(),
+            20..=25 => self.op_read(),
+            26..=29 => self.op_truncate(),
+            30..=38 => self.op_rename(),
+            39..=42 => self.op_link(),
+            43..=49 => self.op_unlink(),
+            50..=58 => self.op_mkdir(),
+            59..=63 => self.op_rmdir(),
+            64..=68 => self.op_symlink(),
+            69..=70 => self.op_readlink(),
+            71..=75 => self.op_readdir(),
+            76..=81 => {
+                let follow = self.rng.bool();
+                self.op_stat(follow)
+            }
+            82..=83 => self.op_chmod(),
+            84..=87 => self.op_keep_open(),
+            88..=95 => self.op_kept_io(),
+            _ => self.op_close_kept(),
+        }
+    }
+
+    fn op_open_close(&mut self) {
+        let path = self.path();
+        let flags = self.open_flags();
+        let mode = self.mode();
+        let op = format!("open({path:?}, {flags:#o}, {mode:#o}) + close");
+        let vfs = self
+            .vfs
+            .open(
+                &Self::vpath(&path),
+                OpenFlags::from_bits_retain(flags),
+                mode,
+            )
+            .and_then(|fd| self.vfs.close(fd))
+            .map(|()| String::from("ok"))
+            .map_err(|e| e.raw());
+        let c = self.cpath(&path);
+        // SAFETY: a valid NUL-terminated path; the descriptor is closed at once.
+        let linux = lx(
+            unsafe { libc::open(c.as_ptr(), flags as i32 | libc::O_CLOEXEC, mode) } as i64,
+        )
+        .map(|fd| {
+            // SAFETY: closing the descriptor just opened.
+            unsafe { libc::close(fd as i32) };
+            String::from("ok")
+        });
+        self.compare(op, vfs, linux);
+    }
+
+    fn op_write(&mut self) {
+        let path = self.path();
+        let append = self.rng.u8(0..4) == 0;
+        let data = self.data();
+        let offset = self.offset();
+        let flags = libc::O_WRONLY as u32 | if append { libc::O_APPEND as u32 } else { 0 };
+        let op = format!(
+            "write({path:?}, append={append}, offset={offset}, len={})",
+            data.len()
+        );
+        let vfs = (|| {
+            let fd = self
+                .vfs
+                .open(&Self::vpath(&path), OpenFlags::from_bits_retain(flags), 0)?;
+            let result = (|| {
+                if !append {
+                    self.vfs.lseek(fd, offset as i64, Whence::Set)?;
+                }
+                self.vfs.write(fd, &data)
+            })();
+            self.vfs.close(fd)?;
+            result.map(|n| n.to_string())
+        })()
+        .map_err(|e| e.raw());
+        let c = self.cpath(&path);
+        let linux = (|| {
+            // SAFETY: valid path; the descriptor is closed below.
+            let fd = lx(unsafe { libc::open(c.as_ptr(), flags as i32 | libc::O_CLOEXEC) } as i64)?
+                as i32;
+            let result = (|| {
+                if !append {
+                    // SAFETY: plain syscall on our descriptor.
+                    lx(unsafe { libc::lseek(fd, offset as i64, libc::SEEK_SET) })?;
+                }
+                // SAFETY: `data` is valid for its length.
+                lx(unsafe { libc::write(fd, data.as_ptr().cast(), data.len()) } as i64)
+            })();
+            // SAFETY: closing our descriptor.
+            unsafe { libc::close(fd) };
+            result.map(|n| n.to_string())
+        })();
+        self.compare(op, vfs, linux);
+    }
+
+    fn op_read(&mut self) {
+        let path = self.path();
+        let offset = self.offset();
+        let len = self.rng.usize(0..150_000);
+        let op = format!("pread({path:?}, offset={offset}, len={len})");
+        let vfs = (|| {
+            let fd = self.vfs.open(&Self::vpath(&path), OpenFlags::O_RDONLY, 0)?;
+            let mut buf = vec![0u8; len];
+            let result = self.vfs.pread(fd, &mut buf, offset);
+            self.vfs.close(fd)?;
+            result.map(|n| digest(&buf[..n]))
+        })()
+        .map_err(|e| e.raw());
+        let c = self.cpath(&path);
+        let linux = (|| {
+            // SAFETY: valid path; closed below.
+            let fd = lx(unsafe { libc::open(c.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) } as i64)?
+                as i32;
+            let mut buf = vec![0u8; len];
+            // SAFETY: `buf` is valid for `len` bytes.
+            let result =
+                lx(unsafe { libc::pread(fd, buf.as_mut_ptr().cast(), len, offset as i64) } as i64);
+            // SAFETY: closing our descriptor.
+            unsafe { libc::close(fd) };
+            result.map(|n| digest(&buf[..n as usize]))
+        })();
+        self.compare(op, vfs, linux);
+    }
+
+    fn op_truncate(&mut self) {
+        let path = self.path();
+        let len = self.offset();
+        let op = format!("truncate({path:?}, {len})");
+        let vfs = self
+            .vfs
+            .truncate(&Self::vpath(&path), len)
+            .map(|()| "ok".into())
+            .map_err(|e| e.raw());
+        let c = self.cpath(&path);
+        // SAFETY: valid path.
+        let linux =
+            lx(unsafe { libc::truncate(c.as_ptr(), len as i64) } as i64).map(|_| "ok".into());
+        self.compare(op, vfs, linux);
+    }
+
+    fn two_paths(
+        &mut self,
+        name: &str,
+        call: fn(&Vfs, &str, &str) -> vfs::VfsResult<()>,
+        sys: unsafe extern "C" fn(*const libc::c_char, *const libc::c_char) -> i32,
+    ) {
+        let (from, to) = (self.path(), self.path());
+        let op = format!("{name}({from:?}, {to:?})");
+        let vfs = call(&self.vfs, &Self::vpath(&from), &Self::vpath(&to))
+            .map(|()| "ok".into())
+            .map_err(|e| e.raw());
+        let (a, b) = (self.cpath(&from), self.cpath(&to));
+        // SAFETY: two valid NUL-terminated paths.
+        let linux = lx(unsafe { sys(a.as_ptr(), b.as_ptr()) } as i64).map(|_| "ok".into());
+        self.compare(op, vfs, linux);
+    }
+
+    fn op_rename(&mut self) {
+        self.two_paths("rename", Vfs::rename, libc::rename);
+    }
+
+    fn op_link(&mut self) {
+        self.two_paths("link", Vfs::link, libc::link);
+    }
+
+    fn one_path(
+        &mut self,
+        name: &str,
+        call: fn(&Vfs, &str) -> vfs::VfsResult<()>,
+        sys: unsafe extern "C" fn(*const libc::c_char) -> i32,
+    ) {
+        let path = self.path();
+        let op = format!("{name}({path:?})");
+        let vfs = call(&self.vfs, &Self::vpath(&path))
+            .map(|()| "ok".into())
+            .map_err(|e| e.raw());
+        let c = self.cpath(&path);
+        // SAFETY: a valid NUL-terminated path.
+        let linux = lx(unsafe { sys(c.as_ptr()) } as i64).map(|_| "ok".into());
+        self.compare(op, vfs, linux);
+    }
+
+    fn op_unlink(&mut self) {
+        self.one_path("unlink", Vfs::unlink, libc::unlink);
+    }
+
+    fn op_rmdir(&mut self) {
+        self.one_path("rmdir", Vfs::rmdir, libc::rmdir);
+    }
+
+    fn op_mkdir(&mut self) {
+        let path = self.path();
+        let mode = self.mode();
+        let op = format!("mkdir({path:?}, {mode:#o})");
+        let vfs = self
+            .vfs
+            .mkdir(&Self::vpath(&path), mode)
+            .map(|()| "ok".into())
+            .map_err(|e| e.raw());
+        let c = self.cpath(&path);
+        // SAFETY: a valid path.
+        let linux = lx(unsafe { libc::mkdir(c.as_ptr(), mode) } as i64).map(|_| "ok".into());
+        self.compare(op, vfs, linux);
+    }
+
+    fn op_symlink(&mut self) {
+        let target = LINK_TARGETS[self.rng.usize(..LINK_TARGETS.len())];
+        let path = self.path();
+        let op = format!("symlink({target:?}, {path:?})");
+        let vfs = self
+            .vfs
+            .symlink(target, &Self::vpath(&path))
+            .map(|()| "ok".into())
+            .map_err(|e| e.raw());
+        let linux_target = match target.strip_prefix('/') {
+            Some(rest) => format!("{}/{rest}", self.root.display()),
+            None => target.to_string(),
+        };
+        let (t, c) = (CString::new(linux_target).unwrap(), self.cpath(&path));
+        // SAFETY: two valid paths.
+        let linux =
+            lx(unsafe { libc::symlink(t.as_ptr(), c.as_ptr()) } as i64).map(|_| "ok".into());
+        self.compare(op, vfs, linux);
+    }
+
+    fn op_readlink(&mut self) {
+        let path = self.path();
+        let op = format!("readlink({path:?})");
+        let vfs = self.vfs.readlink(&Self::vpath(&path)).map_err(|e| e.raw());
+        let linux = linux_readlink(&self.cpath(&path), &self.root);
+        self.compare(op, vfs, linux);
+    }
+
+    fn op_readdir(&mut self) {
+        let path = self.path();
+        let op = format!("readdir({path:?})");
+        let vfs = self
+            .vfs
+            .read_dir(&Self::vpath(&path))
+            .map(|entries| {
+                let mut v: Vec<String> = entries
+                    .iter()
+                    .map(|e| format!("{}:{}", e.name, kind_name(e.file_type.mode_bits())))
+                    .collect();
+                v.sort();
+                v.join(" ")
+            })
+            .map_err(|e| e.raw());
+        let linux = linux_readdir(&self.root.join(&path));
+        self.compare(op, vfs, linux);
+    }
+
+    fn op_stat(&mut self, follow: bool) {
+        let path = self.path();
+        let name = if follow { "stat" } else { "lstat" };
+        let op = format!("{name}({path:?})");
+        let vpath = Self::vpath(&path);
+        let vfs = if follow {
+            self.vfs.stat(&vpath)
+        } else {
+            self.vfs.lstat(&vpath)
+        };
+        let vfs = vfs.map(|st| render_vfs_stat(&st)).map_err(|e| e.raw());
+        let linux = linux_stat(&self.cpath(&path), follow);
+        self.compare(op, vfs, linux);
+    }
+
+    fn op_chmod(&mut self) {
+        let path = self.path();
+        let mode = self.mode();
+        let op = format!("chmod({path:?}, {mode:#o})");
+        let vfs = self
+            .vfs
+            .chmod(&Self::vpath(&path), mode)
+            .map(|()| "ok".into())
+            .map_err(|e| e.raw());
+        let c = self.cpath(&path);
+        // SAFETY: a valid path.
+        let linux = lx(unsafe { libc::chmod(c.as_ptr(), mode) } as i64).map(|_| "ok".into());
+        self.compare(op, vfs, linux);
+    }
+
+    fn op_keep_open(&mut self) {
+        if self.kept.len() >= MAX_KEPT_FDS {
+            return self.op_close_kept();
+        }
+        let path = self.path();
+        let flags = self.open_flags() & !(libc::O_EXCL as u32);
+        let op = format!("open-kept({path:?}, {flags:#o})");
+        let vfs = self
+            .vfs
+            .open(
+                &Self::vpath(&path),
+                OpenFlags::from_bits_retain(flags),
+                0o644,
+            )
+            .map_err(|e| e.raw());
+        let c = self.cpath(&path);
+        // SAFETY: a valid path; the descriptor is kept and closed later.
+        let linux =
+            lx(unsafe { libc::open(c.as_ptr(), flags as i32 | libc::O_CLOEXEC, 0o644) } as i64);
+        match (vfs, linux) {
+            (Ok(vfs_fd), Ok(linux_fd)) => {
+                let what = format!("fd[{}]={path:?}", self.kept.len());
+                self.compare(op, Ok(what.clone()), Ok(what.clone()));
+                self.kept.push(Kept {
+                    vfs_fd,
+                    linux_fd: linux_fd as i32,
+                    what,
+                });
+            }
+            (vfs, linux) => {
+                let vfs = vfs.map(|fd| format!("fd {fd}"));
+                let linux = linux.map(|fd| format!("fd {fd}"));
+                self.compare(op, vfs, linux);
+            }
+        }
+    }
+
+    fn op_close_kept(&mut self) {
+        if self.kept.is_empty() {
+            return;
+        }
+        let k = self.kept.remove(self.rng.usize(..self.kept.len()));
+        let op = format!("close({})", k.what);
+        let vfs = self
+            .vfs
+            .close(k.vfs_fd)
+            .map(|()| "ok".into())
+            .map_err(|e| e.raw());
+        // SAFETY: closing a descriptor we own.
+        let linux = lx(unsafe { libc::close(k.linux_fd) } as i64).map(|_| "ok".into());
+        self.compare(op, vfs, linux);
+    }
+
+    /// I/O through a kept descriptor, whose file may since have been renamed,
+    /// replaced or unlinked.
+    fn op_kept_io(&mut self) {
+        if self.kept.is_empty() {
+            return self.op_keep_open();
+        }
+        let i = self.rng.usize(..self.kept.len());
+        let (vfd, lfd, what) = (
+            self.kept[i].vfs_fd,
+            self.kept[i].linux_fd,
+            self.kept[i].what.clone(),
+        );
+        match self.rng.u8(0..6) {
+            // lseek on a directory: Linux's tmpfs takes any position, the
+            // VFS only a rewind (its positions are readdir cookies). Both
+            // are valid (positions are filesystem-specific), so not compared.
+            4 if !linux_fd_is_dir(lfd) => {
+                let (offset, whence, lwhence) = match self.rng.u8(0..3) {
+                    0 => (self.rng.i64(-10..5000), Whence::Set, libc::SEEK_SET),
+                    1 => (self.rng.i64(-3000..3000), Whence::Cur, libc::SEEK_CUR),
+                    _ => (self.rng.i64(-3000..3000), Whence::End, libc::SEEK_END),
+                };
+                let op = format!("lseek({what}, {offset}, {whence:?})");
+                let vfs = self
+                    .vfs
+                    .lseek(vfd, offset, whence)
+                    .map(|n| n.to_string())
+                    .map_err(|e| e.raw());
+                // SAFETY: plain syscall on our descriptor.
+                let linux = lx(unsafe { libc::lseek(lfd, offset, lwhence) }).map(|n| n.to_string());
+                self.compare(op, vfs, linux);
+            }
+            4 | 5 => {
+                let len = self.rng.usize(0..20_000);
+                let op = format!("read({what}, len={len})");
+                let mut buf = vec![0u8; len];
+                let vfs = self
+                    .vfs
+                    .read(vfd, &mut buf)
+                    .map(|n| digest(&buf[..n]))
+                    .map_err(|e| e.raw());
+                let mut buf = vec![0u8; len];
+                // SAFETY: `buf` is valid for `len` bytes.
+                let linux = lx(unsafe { libc::read(lfd, buf.as_mut_ptr().cast(), len) } as i64)
+                    .map(|n| digest(&buf[..n as usize]));
+                self.compare(op, vfs, linux);
+            }
+            0 => {
+                let data = self.data();
+                let op = format!("write({what}, len={})", data.len());
+                let vfs = self
+                    .vfs
+                    .write(vfd, &data)
+                    .map(|n| n.to_string())
+                    .map_err(|e| e.raw());
+                // SAFETY: `data` is valid for its length.
+                let linux =
+                    lx(unsafe { libc::write(lfd, data.as_ptr().cast(), data.len()) } as i64)
+                        .map(|n| n.to_string());
+                self.compare(op, vfs, linux);
+            }
+            1 => {
+                let offset = self.offset();
+                let len = self.rng.usize(0..100_000);
+                let op = format!("pread({what}, offset={offset}, len={len})");
+                let mut buf = vec![0u8; len];
+                let vfs = self
+                    .vfs
+                    .pread(vfd, &mut buf, offset)
+                    .map(|n| digest(&buf[..n]))
+                    .map_err(|e| e.raw());
+                let mut buf = vec![0u8; len];
+                // SAFETY: `buf` is valid for `len` bytes.
+                let linux =
+                    lx(
+                        unsafe { libc::pread(lfd, buf.as_mut_ptr().cast(), len, offset as i64) }
+                            as i64,
+                    )
+                    .map(|n| digest(&buf[..n as usize]));
+                self.compare(op, vfs, linux);
+            }
+            2 => {
+                let op = format!("fstat({what})");
+                let vfs = self
+                    .vfs
+                    .fstat(vfd)
+                    .map(|st| render_vfs_stat(&st))
+                    .map_err(|e| e.raw());
+                // SAFETY: an all-zero stat is valid; fstat fills it.
+                let mut st: libc::stat = unsafe { std::mem::zeroed() };
+                // SAFETY: `st` is a valid out-pointer.
+                let linux =
+                    lx(unsafe { libc::fstat(lfd, &mut st) } as i64).map(|_| render_linux_stat(&st));
+                self.compare(op, vfs, linux);
+            }
+            _ => {
+                let len = self.offset();
+                let op = format!("ftruncate({what}, {len})");
+                let vfs = self
+                    .vfs
+                    .ftruncate(vfd, len)
+                    .map(|()| "ok".into())
+                    .map_err(|e| e.raw());
+                // SAFETY: plain syscall on our descriptor.
+                let linux =
+                    lx(unsafe { libc::ftruncate(lfd, len as i64) } as i64).map(|_| "ok".into());
+                self.compare(op, vfs, linux);
+            }
+        }
+    }
+
+    /// Compare the whole trees.
+    fn check_trees(&mut self) {
+        let vfs = vfs_tree(&self.vfs, "/").map_err(|e| e.raw());
+        let linux = Ok(linux_tree(&self.root, ""));
+        if vfs != linux {
+            let (v, l) = (vfs.clone(), linux.clone());
+            self.fail("whole-tree comparison", &v, &l);
+        }
+    }
+
+    fn close_all(&mut self) {
+        while !self.kept.is_empty() {
+            self.op_close_kept();
+        }
+    }
+}
+
+fn render(outcome: &Outcome) -> String {
+    match outcome {
+        Ok(s) => format!("Ok({s})"),
+        Err(e) => {
+            let name = vfs::Errno::from_raw(*e).map_or("?", |e| e.name());
+            format!("Err({name} {e})")
+        }
+    }
+}
+
+/// Length plus an FNV-1a hash: compact, and any difference shows.
+fn digest(bytes: &[u8]) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{} bytes fnv={h:016x}", bytes.len())
+}
+
+fn linux_fd_is_dir(fd: i32) -> bool {
+    // SAFETY: an all-zero stat is valid to overwrite.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: valid descriptor and out-pointer.
+    unsafe { libc::fstat(fd, &mut st) == 0 && st.st_mode & libc::S_IFMT == libc::S_IFDIR }
+}
+
+fn linux_stat(c: &CString, follow: bool) -> Outcome {
+    // SAFETY: an all-zero stat is a valid value to be overwritten.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: valid path and out-pointer.
+    let ret = unsafe {
+        if follow {
+            libc::stat(c.as_ptr(), &mut st)
+        } else {
+            libc::lstat(c.as_ptr(), &mut st)
+        }
+    };
+    lx(ret as i64).map(|_| render_linux_stat(&st))
+}
+
+/// The target of a Linux symlink, with the test root turned back into `/`.
+fn linux_readlink(c: &CString, root: &Path) -> Outcome {
+    let mut buf = vec![0u8; 4096];
+    // SAFETY: `buf` is valid for its length.
+    let n = lx(unsafe { libc::readlink(c.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) } as i64)?;
+    let target = String::from_utf8_lossy(&buf[..n as usize]).into_owned();
+    let root = root.display().to_string();
+    Ok(match target.strip_prefix(&root) {
+        Some(rest) if rest.starts_with('/') => rest.to_string(),
+        _ => target,
+    })
+}
+
+fn linux_readdir(path: &Path) -> Outcome {
+    let entries = std::fs::read_dir(path).map_err(|e| e.raw_os_error().unwrap_or(-1))?;
+    let mut v = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| e.raw_os_error().unwrap_or(-1))?;
+        let ft = entry
+            .file_type()
+            .map_err(|e| e.raw_os_error().unwrap_or(-1))?;
+        let kind = if ft.is_dir() {
+            "dir"
+        } else if ft.is_symlink() {
+            "symlink"
+        } else if ft.is_file() {
+            "file"
+        } else {
+            "?"
+        };
+        v.push(format!("{}:{kind}", entry.file_name().to_string_lossy()));
+    }
+    v.sort();
+    Ok(v.join(" "))
+}
+
+/// Every object under `dir` (not following symlinks), one line each, sorted.
+fn vfs_tree(vfs: &Vfs, dir: &str) -> vfs::VfsResult<String> {
+    let mut out = String::new();
+    let mut entries = vfs.read_dir(dir)?;
+    entries.sort_by(|a, b| a.name.cmp(&b.name));
+    for e in entries {
+        let path = if dir == "/" {
+            format!("/{}", e.name)
+        } else {
+            format!("{dir}/{}", e.name)
+        };
+        let st = vfs.lstat(&path)?;
+        let _ = write!(out, "{} {}", &path[1..], render_vfs_stat(&st));
+        match st.mode & S_IFMT {
+            m if m == FileType::Regular.mode_bits() => {
+                let _ = write!(out, " {}", digest(&vfs.read_file(&path)?));
+            }
+            m if m == FileType::Symlink.mode_bits() => {
+                let _ = write!(out, " -> {}", vfs.readlink(&path)?);
+            }
+            _ => {}
+        }
+        out.push('\n');
+        if st.mode & S_IFMT == FileType::Directory.mode_bits() {
+            out.push_str(&vfs_tree(vfs, &path)?);
+        }
+    }
+    Ok(out)
+}
+
+fn linux_tree(root: &Path, rel: &str) -> String {
+    let mut out = String::new();
+    let dir = if rel.is_empty() {
+        root.to_path_buf()
+    } else {
+        root.join(rel)
+    };
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    for name in names {
+        let rel = if rel.is_empty() {
+            name
+        } else {
+            format!("{rel}/{name}")
+        };
+        let path = root.join(&rel);
+        let c = CString::new(path.as_os_str().as_bytes()).unwrap();
+        // SAFETY: an all-zero stat is valid to overwrite.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: valid path and out-pointer.
+        assert_eq!(unsafe { libc::lstat(c.as_ptr(), &mut st) }, 0);
+        let _ = write!(out, "{rel} {}", render_linux_stat(&st));
+        match st.st_mode & libc::S_IFMT {
+            libc::S_IFREG => {
+                let _ = write!(out, " {}", digest(&std::fs::read(&path).unwrap()));
+            }
+            libc::S_IFLNK => {
+                let _ = write!(out, " -> {}", linux_readlink(&c, root).unwrap());
+            }
+            _ => {}
+        }
+        out.push('\n');
+        if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
+            out.push_str(&linux_tree(root, &rel));
+        }
+    }
+    out
+}
+
+fn run_seed(seed: u64) {
+    // tmpfs is the closest Linux relative of ramfs (directory link counts
+    // and all); fall back to the default temp dir.
+    let dir = tempfile::tempdir_in("/dev/shm")
+        .or_else(|_| tempfile::tempdir())
+        .unwrap();
+    let mut h = Harness::new(seed, dir.path());
+    for i in 0..OPS_PER_SEED {
+        h.step();
+        if (i + 1) % FULL_CHECK_EVERY == 0 {
+            h.check_trees();
+        }
+    }
+    h.close_all();
+    h.check_trees();
+    if !h.errno_mismatches.is_empty() {
+        let mut msg = format!("seed {seed}: errno disagreements (rerun: DIFF_SEED={seed}):\n");
+        for (_, _, _, line) in &h.errno_mismatches {
+            msg.push_str(&format!("  {line}\n"));
+        }
+        msg.push_str(&h.recent_log());
+        panic!("{msg}");
+    }
+}
+
+#[test]
+fn vfs_on_ramfs_matches_linux() {
+    // The VFS creates with exactly the mode given; make Linux do the same.
+    // SAFETY: umask only changes this process's file-creation mask.
+    unsafe { libc::umask(0) };
+    let seeds: Vec<u64> = match std::env::var("DIFF_SEED") {
+        Ok(s) => vec![s.trim().parse().expect("DIFF_SEED must be a number")],
+        Err(_) => FIXED_SEEDS.to_vec(),
+    };
+    // Run every seed, then report all failures together.
+    let mut failures = Vec::new();
+    for seed in seeds {
+        eprintln!("differential: seed {seed}");
+        let run = std::panic::catch_unwind(|| run_seed(seed));
+        if let Err(panic) = run {
+            let msg = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            failures.push(msg);
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} seed(s) failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// Reading a directory in small `getdents` batches while names come and go
+/// between the calls: every name present from the open to the end is
+/// reported exactly once, and no name twice (POSIX leaves names added or
+/// removed meanwhile open either way). Checks the VFS position handling and
+/// ramfs's cookies together.
+#[test]
+fn getdents_is_stable_across_changes_between_calls() {
+    for seed in [11u64, 12, 13] {
+        let mut rng = Rng::with_seed(seed);
+        let vfs = Vfs::new(Arc::new(FixedClock(Timespec::new(1, 0))));
+        vfs.register_fs("ramfs", fs_ramfs::new_fs).unwrap();
+        vfs.mount(None, "/", "ramfs", MountFlags::empty(), "")
+            .unwrap();
+        vfs.mkdir("/d", 0o755).unwrap();
+        let name = |i: u32| format!("n{:04}", i);
+        let mut live: std::collections::BTreeSet<u32> =
+            (0..300).map(|_| rng.u32(0..1000)).collect();
+        for &i in &live {
+            vfs.write_file(&format!("/d/{}", name(i)), b"").unwrap();
+        }
+        let stable_candidates = live.clone();
+        let mut touched = std::collections::BTreeSet::new();
+        let fd = vfs.open("/d", OpenFlags::O_DIRECTORY, 0).unwrap();
+        let mut seen: Vec<String> = Vec::new();
+        loop {
+            let batch = vfs.getdents(fd, rng.usize(1..8)).unwrap();
+            if batch.is_empty() {
+                break;
+            }
+            seen.extend(batch.into_iter().map(|e| e.name));
+            for _ in 0..rng.usize(0..4) {
+                let i = rng.u32(0..1000);
+                let path = format!("/d/{}", name(i));
+                if live.remove(&i) {
+                    vfs.unlink(&path).unwrap();
+                } else {
+                    vfs.write_file(&path, b"").unwrap();
+                    live.insert(i);
+                }
+                touched.insert(i);
+            }
+        }
+        vfs.close(fd).unwrap();
+        assert_eq!(&seen[..2], [".", ".."], "seed {seed}");
+        let mut counts = std::collections::BTreeMap::new();
+        for n in &seen[2..] {
+            *counts.entry(n.clone()).or_insert(0) += 1;
+        }
+        for (n, c) in &counts {
+            assert_eq!(*c, 1, "seed {seed}: {n} reported {c} times");
+        }
+        for i in stable_candidates.difference(&touched) {
+            assert!(
+                counts.contains_key(&name(*i)),
+                "seed {seed}: {} never reported",
+                name(*i)
+            );
+        }
+        let sorted: Vec<&String> = seen[2..].iter().collect();
+        assert!(
+            sorted.windows(2).all(|w| w[0] < w[1]),
+            "seed {seed}: ramfs lists in name order"
+        );
+    }
+}

@@ -1,0 +1,483 @@
+//! The in-guest suites, on the host and under QEMU.
+//!
+//! 1. `host_*`: the very suite the kernel runs (`kernel/src/selftest.rs`,
+//!    compiled here with a host `println!`) against the same VFS stack on the
+//!    host: ROFS from the generated image, ramfs on /tmp, devfs on /dev. Fast,
+//!    and it shows the suite fails when the image is damaged.
+//! 2. `qemu_*`: boot the kernel with `test` on q35 and microvm (TCG works;
+//!    KVM is used when usable) and check every line, the summary and the exit
+//!    status; then the failure paths: a corrupt image, a disk that is not ROFS,
+//!    no disk, and a `run=` command.
+//!
+//! One generated image (cached under the target dir) serves every boot.
+//! QEMU must be installed (tests/setup.sh); without it these tests fail.
+
+extern crate alloc;
+
+use std::cell::RefCell;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use drivers::{BlockDevice, FileDisk};
+use tests::guest_image::{self, GuestImage, ImageSpec};
+use tests::qemu::{self, Boot, Machine, Outcome, status};
+use vfs::{Clock, MountFlags, Timespec, Vfs};
+
+// --- The kernel's suite and benchmark, compiled for the host. ---
+
+thread_local! {
+    /// Console lines the suite printed on this thread.
+    static CONSOLE: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+/// The kernel's `println!`, for the included modules: prints and keeps the line.
+macro_rules! guest_println {
+    ($($arg:tt)*) => {{
+        let line = format!($($arg)*);
+        std::println!("[host] {line}");
+        $crate::CONSOLE.with(|c| {
+            let mut c = c.borrow_mut();
+            c.push_str(&line);
+            c.push('\n');
+        });
+    }};
+}
+pub(crate) use guest_println as println;
+
+mod time {
+    use std::sync::OnceLock;
+    use std::time::Instant;
+
+    /// The kernel's monotonic clock, for `bench.rs`.
+    pub fn now_ns() -> u64 {
+        static START: OnceLock<Instant> = OnceLock::new();
+        START.get_or_init(Instant::now).elapsed().as_nanos() as u64
+    }
+}
+
+#[path = "../../kernel/src/selftest.rs"]
+#[allow(dead_code)]
+mod selftest;
+
+#[path = "../../kernel/src/bench.rs"]
+mod bench;
+
+fn take_console() -> String {
+    CONSOLE.with(|c| std::mem::take(&mut *c.borrow_mut()))
+}
+
+struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timespec {
+        let since = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        Timespec::new(since.as_secs() as i64, since.subsec_nanos())
+    }
+}
+
+/// devfs console that collects what is written.
+#[derive(Default)]
+struct CapturedConsole(Mutex<Vec<u8>>);
+
+impl fs_devfs::Console for CapturedConsole {
+    fn write(&self, data: &[u8]) {
+        self.0.lock().expect("console lock").extend_from_slice(data);
+    }
+    fn read(&self, _buf: &mut [u8]) -> usize {
+        0
+    }
+}
+
+/// The kernel's mount layout on the host: ROFS from `image` on /, devfs on
+/// /dev (with vblk0), ramfs on /tmp, the three types registered.
+fn host_vfs(image: &Path) -> (Vfs, Arc<CapturedConsole>) {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let vfs = Vfs::new(clock);
+    vfs.register_fs("rofs", fs_rofs::new_fs)
+        .expect("register rofs");
+    vfs.register_fs("ramfs", fs_ramfs::new_fs)
+        .expect("register ramfs");
+    vfs.register_fs("devfs", fs_devfs::new_fs)
+        .expect("register devfs");
+    let disk: Arc<dyn BlockDevice> = Arc::new(FileDisk::open(image, 512).expect("open image"));
+    let root = fs_rofs::RofsFs::mount(disk.clone(), "").expect("mount image");
+    vfs.mount_fs(root, "/dev/vblk0", "/", MountFlags::RDONLY, "")
+        .expect("mount /");
+    let devfs = fs_devfs::DevFs::new(0x1234_5678);
+    devfs.add_block_device("vblk0", disk).expect("add vblk0");
+    let console = Arc::new(CapturedConsole::default());
+    devfs.set_console(console.clone());
+    vfs.mount_fs(devfs, "none", "/dev", MountFlags::empty(), "")
+        .expect("mount /dev");
+    vfs.mount(None, "/tmp", "ramfs", MountFlags::empty(), "")
+        .expect("mount /tmp");
+    (vfs, console)
+}
+
+fn run_suite_on_host(image: &GuestImage, cmdline: &str) -> ((u32, u32), String, String) {
+    let (vfs, console) = host_vfs(&image.path);
+    take_console();
+    let result = selftest::run(&selftest::Env { vfs: &vfs, cmdline });
+    let console = String::from_utf8_lossy(&console.0.lock().expect("console lock")).into_owned();
+    (result, take_console(), console)
+}
+
+// --- Shared, built once per test process. ---
+
+fn full_image() -> &'static GuestImage {
+    static IMAGE: OnceLock<GuestImage> = OnceLock::new();
+    IMAGE.get_or_init(|| {
+        let started = Instant::now();
+        let image = guest_image::build_cached(&ImageSpec::full(), &cache_dir())
+            .expect("build the test image");
+        std::println!(
+            "test image {} ({} bytes) ready in {:.1} s",
+            image.path.display(),
+            image.size,
+            started.elapsed().as_secs_f64()
+        );
+        image
+    })
+}
+
+fn small_image() -> &'static GuestImage {
+    static IMAGE: OnceLock<GuestImage> = OnceLock::new();
+    IMAGE.get_or_init(|| {
+        guest_image::build_cached(&ImageSpec::small(), &cache_dir()).expect("build the small image")
+    })
+}
+
+fn cache_dir() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("guest-images")
+}
+
+/// The names of the suite's tests, in order, from a host run (the reference
+/// the QEMU runs are compared with).
+fn suite_test_names() -> &'static Vec<String> {
+    static NAMES: OnceLock<Vec<String>> = OnceLock::new();
+    NAMES.get_or_init(|| {
+        let image = full_image();
+        let ((passed, failed), lines, _) =
+            run_suite_on_host(image, &format!("test {}", image.selftest_cmdline_word()));
+        let names: Vec<String> = lines
+            .lines()
+            .filter_map(|l| {
+                l.strip_prefix("PASS ")
+                    .or_else(|| l.strip_prefix("FAIL ").and_then(|r| r.split(':').next()))
+            })
+            .map(str::to_string)
+            .collect();
+        assert_eq!(names.len() as u32, passed + failed);
+        names
+    })
+}
+
+fn kernel() -> PathBuf {
+    qemu::check_qemu().unwrap_or_else(|e| panic!("{e}"));
+    qemu::build_kernel().unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn boot(boot: &Boot) -> Outcome {
+    let outcome = qemu::boot(boot).unwrap_or_else(|e| panic!("{}: {e}", boot.name));
+    std::println!("[{}] {}", boot.name, outcome.describe());
+    outcome
+}
+
+/// Check a `test` boot: every suite line PASS, the names as on the host,
+/// one summary line that agrees, the console marker, exit status exactly 1.
+fn check_suite_output(machine: &str, outcome: &Outcome) {
+    let context = || format!("{machine}: {}", outcome.describe());
+    let fails: Vec<&str> = outcome
+        .output
+        .lines()
+        .filter(|l| l.starts_with("FAIL"))
+        .collect();
+    assert!(
+        fails.is_empty(),
+        "{}: failing tests:\n{}",
+        context(),
+        fails.join("\n")
+    );
+    assert!(!outcome.timed_out, "{}: timed out", context());
+    let (passed, failed) = qemu::parse_summary(&outcome.output)
+        .unwrap_or_else(|| panic!("{}: no single 'N passed, N failed' line", context()));
+    let passes: Vec<&str> = outcome
+        .output
+        .lines()
+        .filter_map(|l| l.strip_prefix("PASS "))
+        .collect();
+    assert_eq!(failed, 0, "{}", context());
+    assert_eq!(
+        passed as usize,
+        passes.len(),
+        "{}: summary disagrees with the PASS lines",
+        context()
+    );
+    let expected = suite_test_names();
+    assert_eq!(
+        &passes,
+        expected,
+        "{}: the guest ran other tests than the suite on the host",
+        context()
+    );
+    assert!(
+        outcome.output.contains(selftest::CONSOLE_MARKER),
+        "{}: the line written to /dev/console did not reach the serial port",
+        context()
+    );
+    assert_eq!(
+        outcome.status,
+        Some(status::SUCCESS),
+        "{}: wrong exit status",
+        context()
+    );
+}
+
+fn test_boot(machine: Machine) {
+    let kernel = kernel();
+    let image = full_image();
+    let names = suite_test_names();
+    assert!(
+        names.len() >= 30,
+        "the suite has only {} tests",
+        names.len()
+    );
+    let cmdline = format!("test {}", image.selftest_cmdline_word());
+    let mut spec = Boot::new(
+        machine.name(),
+        machine,
+        &kernel,
+        Some(&image.path),
+        &cmdline,
+    );
+    spec.timeout = Duration::from_secs(300);
+    let outcome = boot(&spec);
+    check_suite_output(machine.name(), &outcome);
+}
+
+// --- Host runs of the suite. ---
+
+#[test]
+fn host_suite_passes_on_the_generated_image() {
+    let image = full_image();
+    let ((passed, failed), lines, console) =
+        run_suite_on_host(image, &format!("test {}", image.selftest_cmdline_word()));
+    assert_eq!(
+        failed,
+        0,
+        "failures:\n{}",
+        lines
+            .lines()
+            .filter(|l| l.starts_with("FAIL"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    assert!(passed >= 30);
+    assert_eq!(qemu::parse_summary(&lines), Some((passed, failed)));
+    assert!(
+        console.contains(selftest::CONSOLE_MARKER),
+        "console got {console:?}"
+    );
+}
+
+#[test]
+fn host_suite_fails_on_wrong_host_facts() {
+    // The disk facts on the command line are the host's: change them and the
+    // device test must fail; leave them out and it must fail too.
+    let image = small_image();
+    let mut wrong = image.clone();
+    wrong.size += 4096;
+    let ((_, failed), lines, _) =
+        run_suite_on_host(image, &format!("test {}", wrong.selftest_cmdline_word()));
+    assert!(
+        failed >= 1 && lines.contains("FAIL dev-vblk0: vblk0 size"),
+        "{lines}"
+    );
+    let ((_, failed), lines, _) = run_suite_on_host(image, "test");
+    assert!(
+        failed >= 1 && lines.contains("FAIL dev-vblk0: no selftest.disk="),
+        "{lines}"
+    );
+}
+
+#[test]
+fn host_suite_fails_on_damaged_file_data() {
+    // Flip one byte of /big.bin's data (found by its first bytes, which the
+    // generator determines); the metadata is intact, so the mount succeeds
+    // and the CRC check must catch it.
+    let image = small_image();
+    let mut bytes = std::fs::read(&image.path).expect("read image");
+    let first = guest_image::big_file_prefix(&ImageSpec::small(), 64);
+    let at = bytes
+        .windows(64)
+        .position(|w| w == first.as_slice())
+        .expect("big file data in the image");
+    bytes[at + 10] ^= 1;
+    let damaged = cache_dir().join(format!("damaged-{}.img", std::process::id()));
+    std::fs::write(&damaged, &bytes).expect("write damaged image");
+    let damaged_image = GuestImage::from_file(&damaged).expect("facts");
+    let ((_, failed), lines, _) = run_suite_on_host(
+        &damaged_image,
+        &format!("test {}", damaged_image.selftest_cmdline_word()),
+    );
+    let _ = std::fs::remove_file(&damaged);
+    assert!(
+        lines.contains("FAIL rofs-crc32-all-files: /big.bin CRC32"),
+        "{lines}"
+    );
+    assert!(lines.contains("FAIL rofs-byte-ranges"), "{lines}");
+    assert!(failed >= 2);
+}
+
+#[test]
+fn host_bench_prints_every_figure() {
+    let image = small_image();
+    let (vfs, _) = host_vfs(&image.path);
+    take_console();
+    bench::run(&bench::Env {
+        vfs: &vfs,
+        boot_ns: 1_500_000,
+        mount_ns: 250_000,
+        big_file: "/big.bin",
+    });
+    let out = take_console();
+    let results = qemu::parse_results(&out);
+    for name in [
+        "boot",
+        "mount",
+        "walk-cold",
+        "walk-warm",
+        "readall-cold",
+        "readall-warm",
+        "big-cold",
+        "big-warm",
+        "ramfs-write",
+        "ramfs-read",
+    ] {
+        assert!(
+            results.iter().any(|(n, _)| n == name),
+            "no RESULT {name} in:\n{out}"
+        );
+    }
+    assert!(results.contains(&("boot".to_string(), 1.5)), "{out}");
+    assert!(results.contains(&("mount".to_string(), 0.25)), "{out}");
+    assert!(!out.contains("RESULT-ERROR"), "{out}");
+    assert!(
+        out.contains(&format!(
+            "INFO big-cold-bytes {}",
+            ImageSpec::small().big_bytes
+        )),
+        "{out}"
+    );
+    assert!(out.trim_end().ends_with("BENCH-DONE"), "{out}");
+}
+
+// --- Under QEMU. ---
+
+#[test]
+fn qemu_suites_pass_on_q35() {
+    test_boot(Machine::Q35);
+}
+
+#[test]
+fn qemu_suites_pass_on_microvm() {
+    test_boot(Machine::Microvm);
+}
+
+/// A failing boot: exit status `want`, a message matching one of `words`, no panic.
+fn check_clean_failure(name: &str, outcome: &Outcome, want: i32, words: &[&str]) {
+    let context = format!("{name}: {}\n{}", outcome.describe(), outcome.output);
+    assert_eq!(outcome.status, Some(want), "{context}");
+    assert!(!outcome.output.contains("PANIC"), "{context}");
+    let lower = outcome.output.to_lowercase();
+    assert!(
+        words.iter().any(|w| lower.contains(w)),
+        "{name}: none of {words:?} in the console:\n{context}"
+    );
+}
+
+#[test]
+fn qemu_corrupt_metadata_fails_the_root_mount() {
+    let kernel = kernel();
+    let bad = cache_dir().join(format!("corrupt-{}.img", std::process::id()));
+    guest_image::corrupt_metadata(&small_image().path, &bad).expect("corrupt image");
+    let outcome = boot(&Boot::new(
+        "corrupt",
+        Machine::Microvm,
+        &kernel,
+        Some(&bad),
+        "test",
+    ));
+    let _ = std::fs::remove_file(&bad);
+    check_clean_failure(
+        "corrupt",
+        &outcome,
+        status::ROOT_MOUNT_FAILED,
+        &["eio", "corrupt", "checksum", "crc"],
+    );
+}
+
+#[test]
+fn qemu_zero_disk_is_not_rofs() {
+    let kernel = kernel();
+    let zeros = cache_dir().join(format!("zeros-{}.img", std::process::id()));
+    std::fs::create_dir_all(cache_dir()).expect("cache dir");
+    std::fs::write(&zeros, vec![0u8; 1 << 20]).expect("zero image");
+    let outcome = boot(&Boot::new(
+        "zeros",
+        Machine::Q35,
+        &kernel,
+        Some(&zeros),
+        "test",
+    ));
+    let _ = std::fs::remove_file(&zeros);
+    check_clean_failure(
+        "zeros",
+        &outcome,
+        status::ROOT_MOUNT_FAILED,
+        &["einval", "not rofs", "not a rofs", "magic"],
+    );
+}
+
+#[test]
+fn qemu_no_disk_is_reported() {
+    let kernel = kernel();
+    for machine in [Machine::Microvm, Machine::Q35] {
+        let name = format!("nodisk-{}", machine.name());
+        let outcome = boot(&Boot::new(&name, machine, &kernel, None, "test"));
+        check_clean_failure(
+            &name,
+            &outcome,
+            status::NO_ROOT_DISK,
+            &["no root disk", "no disk", "no block device", "vblk0"],
+        );
+    }
+}
+
+#[test]
+fn qemu_run_command_prints_a_file() {
+    let kernel = kernel();
+    let image = small_image();
+    let outcome = boot(&Boot::new(
+        "run",
+        Machine::Microvm,
+        &kernel,
+        Some(&image.path),
+        "run=cat /hello.txt",
+    ));
+    assert!(
+        outcome.output.contains("hello from the guest image"),
+        "run: {}\n{}",
+        outcome.describe(),
+        outcome.output
+    );
+    assert_eq!(
+        outcome.status,
+        Some(status::SUCCESS),
+        "run: {}",
+        outcome.describe()
+    );
+}

@@ -1,0 +1,529 @@
+//! The namespace: dentry cache and mount table, kept under one lock.
+//!
+//! Dentries live in a slab indexed by [`DentryId`] (slot index plus a
+//! generation, so a stale id is detected instead of aliasing a reused slot).
+//! Each directory dentry maps child names to child ids, which makes the cache
+//! keyed by (parent, name). A dentry with no vnode is negative: the name is
+//! known not to exist. Mounts attach to a dentry (`mounted`), and the root
+//! dentry of a mount points back at its mount point (`covers`).
+
+use alloc::boxed::Box;
+use alloc::collections::VecDeque;
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
+use hashbrown::HashTable;
+
+use crate::MountFlags;
+use crate::backend::FileType;
+use crate::errno::{Errno, VfsResult};
+use crate::vnode::{MountShared, Vnode};
+
+/// Slot index (low 32 bits) and generation (high 32 bits).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct DentryId(u64);
+
+impl DentryId {
+    fn new(index: u32, generation: u32) -> Self {
+        DentryId(((generation as u64) << 32) | index as u64)
+    }
+    fn index(self) -> usize {
+        (self.0 & 0xffff_ffff) as usize
+    }
+    fn generation(self) -> u32 {
+        (self.0 >> 32) as u32
+    }
+}
+
+pub(crate) struct Dentry {
+    /// Parent in the same filesystem; a filesystem root is its own parent.
+    pub parent: DentryId,
+    pub name: Box<str>,
+    /// None for a negative entry.
+    pub vnode: Option<Arc<Vnode>>,
+    /// The vnode's type, kept here so a path walk need not touch the vnode.
+    pub file_type: Option<FileType>,
+    pub children: Children,
+    /// Root dentry of the mount on top of this one.
+    pub mounted: Option<DentryId>,
+    /// For a mount's root dentry: the dentry it is mounted on.
+    pub covers: Option<DentryId>,
+    pub mount_id: u64,
+    /// Bumped whenever `children` may have gone stale, so a lookup done
+    /// without the lock does not insert an outdated answer.
+    pub version: u64,
+    /// References that keep an unhashed dentry's slot (the cwd).
+    pub pins: u32,
+    /// False once removed from its parent (deleted, or its mount went away).
+    pub hashed: bool,
+}
+
+struct Slot {
+    generation: u32,
+    dentry: Option<Dentry>,
+}
+
+/// One row of the mount table.
+pub(crate) struct MountRec {
+    pub shared: Arc<MountShared>,
+    pub root: DentryId,
+    /// The dentry it is mounted on; None for the namespace root.
+    pub mountpoint: Option<DentryId>,
+    pub source: String,
+    pub fs_type: String,
+    pub flags: MountFlags,
+    pub options: String,
+}
+
+/// Most negative dentries kept; the oldest go first.
+const MAX_NEGATIVE: usize = 8192;
+
+pub(crate) struct Tree {
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    negatives: VecDeque<DentryId>,
+    pub mounts: Vec<MountRec>,
+    pub root: Option<DentryId>,
+    pub cwd: Option<DentryId>,
+}
+
+impl Tree {
+    pub fn new() -> Self {
+        Tree {
+            slots: Vec::new(),
+            free: Vec::new(),
+            negatives: VecDeque::new(),
+            mounts: Vec::new(),
+            root: None,
+            cwd: None,
+        }
+    }
+
+    /// The dentry `id`, or ENOENT if it has been freed.
+    #[inline]
+    pub fn get(&self, id: DentryId) -> VfsResult<&Dentry> {
+        match self.slots.get(id.index()) {
+            Some(Slot {
+                generation,
+                dentry: Some(d),
+            }) if *generation == id.generation() => Ok(d),
+            _ => Err(Errno::ENOENT),
+        }
+    }
+
+    pub fn get_mut(&mut self, id: DentryId) -> VfsResult<&mut Dentry> {
+        match self.slots.get_mut(id.index()) {
+            Some(Slot {
+                generation,
+                dentry: Some(d),
+            }) if *generation == id.generation() => Ok(d),
+            _ => Err(Errno::ENOENT),
+        }
+    }
+
+    /// The positive vnode of `id`.
+    #[inline]
+    pub fn vnode(&self, id: DentryId) -> VfsResult<&Arc<Vnode>> {
+        self.get(id)?.vnode.as_ref().ok_or(Errno::ENOENT)
+    }
+
+    fn alloc(&mut self, dentry: Dentry) -> VfsResult<DentryId> {
+        if let Some(index) = self.free.pop() {
+            let slot = self.slots.get_mut(index as usize).ok_or(Errno::EIO)?;
+            slot.dentry = Some(dentry);
+            return Ok(DentryId::new(index, slot.generation));
+        }
+        let index = u32::try_from(self.slots.len()).map_err(|_| Errno::ENOMEM)?;
+        self.slots.push(Slot {
+            generation: 0,
+            dentry: Some(dentry),
+        });
+        Ok(DentryId::new(index, 0))
+    }
+
+    /// A filesystem root dentry (its own parent), not yet attached anywhere.
+    pub fn new_root(&mut self, vnode: Arc<Vnode>, covers: Option<DentryId>) -> VfsResult<DentryId> {
+        let mount_id = vnode.mount.id;
+        let id = self.alloc(Dentry {
+            parent: DentryId(0),
+            name: Box::from(""),
+            file_type: Some(vnode.file_type),
+            vnode: Some(vnode),
+            children: Children::default(),
+            mounted: None,
+            covers,
+            mount_id,
+            version: 0,
+            pins: 0,
+            hashed: true,
+        })?;
+        self.get_mut(id)?.parent = id;
+        Ok(id)
+    }
+
+    /// Cache `name` in directory `parent` (negative when `vnode` is None),
+    /// replacing any entry of that name.
+    pub fn insert(
+        &mut self,
+        parent: DentryId,
+        name: &str,
+        vnode: Option<Arc<Vnode>>,
+    ) -> VfsResult<DentryId> {
+        let p = self.get(parent)?;
+        let mount_id = p.mount_id;
+        // Only a replaced entry makes concurrent lookups stale.
+        if p.children.get(name).is_some() {
+            self.remove_child(parent, name)?;
+        }
+        let negative = vnode.is_none();
+        let id = self.alloc(Dentry {
+            parent,
+            name: Box::from(name),
+            file_type: vnode.as_ref().map(|v| v.file_type),
+            vnode,
+            children: Children::default(),
+            mounted: None,
+            covers: None,
+            mount_id,
+            version: 0,
+            pins: 0,
+            hashed: true,
+        })?;
+        let p = self.get_mut(parent)?;
+        p.children.insert(name, id);
+        if negative {
+            self.negatives.push_back(id);
+            while self.negatives.len() > MAX_NEGATIVE {
+                if let Some(old) = self.negatives.pop_front() {
+                    self.evict_negative(old);
+                }
+            }
+        }
+        Ok(id)
+    }
+
+    fn evict_negative(&mut self, id: DentryId) {
+        let (parent, name) = match self.get(id) {
+            Ok(d) if d.vnode.is_none() && d.hashed => (d.parent, d.name.clone()),
+            _ => return,
+        };
+        let _ = self.remove_child(parent, &name);
+    }
+
+    /// Drop the cached entry `name` of `parent` with everything under it.
+    pub fn remove_child(&mut self, parent: DentryId, name: &str) -> VfsResult<()> {
+        let p = self.get_mut(parent)?;
+        p.version = p.version.wrapping_add(1);
+        if let Some(child) = p.children.remove(name) {
+            self.drop_subtree(child);
+        }
+        Ok(())
+    }
+
+    /// Unhash `id` and its descendants; free each slot nobody pins.
+    /// Mounts on top are not followed: callers refuse to remove mount points.
+    pub fn drop_subtree(&mut self, id: DentryId) {
+        let mut stack = Vec::new();
+        stack.push(id);
+        while let Some(cur) = stack.pop() {
+            let Ok(d) = self.get_mut(cur) else { continue };
+            d.hashed = false;
+            d.version = d.version.wrapping_add(1);
+            stack.extend(d.children.drain());
+            if d.pins == 0 {
+                self.free_slot(cur);
+            }
+        }
+    }
+
+    fn free_slot(&mut self, id: DentryId) {
+        if let Some(slot) = self.slots.get_mut(id.index())
+            && slot.generation == id.generation()
+            && slot.dentry.is_some()
+        {
+            slot.dentry = None;
+            slot.generation = slot.generation.wrapping_add(1);
+            if let Ok(index) = u32::try_from(id.index()) {
+                self.free.push(index);
+            }
+        }
+    }
+
+    pub fn pin(&mut self, id: DentryId) {
+        if let Ok(d) = self.get_mut(id) {
+            d.pins = d.pins.saturating_add(1);
+        }
+    }
+
+    pub fn unpin(&mut self, id: DentryId) {
+        if let Ok(d) = self.get_mut(id) {
+            d.pins = d.pins.saturating_sub(1);
+            if d.pins == 0 && !d.hashed {
+                self.free_slot(id);
+            }
+        }
+    }
+
+    /// Move the cached `old_name` of `old_parent` to `new_name` of
+    /// `new_parent`, keeping its subtree (the caller dropped any target).
+    pub fn move_child(
+        &mut self,
+        old_parent: DentryId,
+        old_name: &str,
+        new_parent: DentryId,
+        new_name: &str,
+    ) -> VfsResult<()> {
+        self.remove_child(new_parent, new_name)?;
+        let p = self.get_mut(old_parent)?;
+        p.version = p.version.wrapping_add(1);
+        let Some(id) = p.children.remove(old_name) else {
+            return Ok(());
+        };
+        let d = self.get_mut(id)?;
+        d.parent = new_parent;
+        d.name = Box::from(new_name);
+        let np = self.get_mut(new_parent)?;
+        np.version = np.version.wrapping_add(1);
+        np.children.insert(new_name, id);
+        Ok(())
+    }
+
+    /// The top of the stack of mounts on `id`.
+    #[inline]
+    pub fn follow_mounts(&self, mut id: DentryId) -> DentryId {
+        while let Ok(Dentry {
+            mounted: Some(top), ..
+        }) = self.get(id)
+        {
+            id = *top;
+        }
+        id
+    }
+
+    /// Where `..` of directory `id` leads: up within its filesystem, out of
+    /// a mount into the parent filesystem, never above `root`.
+    pub fn dotdot(&self, id: DentryId, root: DentryId) -> VfsResult<DentryId> {
+        let mut cur = id;
+        loop {
+            if cur == root {
+                return Ok(root);
+            }
+            let d = self.get(cur)?;
+            if d.parent != cur {
+                return Ok(self.follow_mounts(d.parent));
+            }
+            // A filesystem root: continue from its mount point.
+            match d.covers {
+                Some(mp) => cur = mp,
+                None => return Ok(cur),
+            }
+        }
+    }
+
+    /// The absolute path of `id` as seen from the namespace root.
+    pub fn path_of(&self, id: DentryId) -> VfsResult<String> {
+        let root = self.root.ok_or(Errno::ENOENT)?;
+        let mut names: Vec<&str> = Vec::new();
+        let mut cur = id;
+        // Bounded: each step either leaves a mount or goes up one level.
+        for _ in 0..=self.slots.len() {
+            if cur == root {
+                let mut out = String::new();
+                for name in names.iter().rev() {
+                    out.push('/');
+                    out.push_str(name);
+                }
+                if out.is_empty() {
+                    out.push('/');
+                }
+                return Ok(out);
+            }
+            let d = self.get(cur)?;
+            if !d.hashed {
+                return Err(Errno::ENOENT);
+            }
+            if d.parent == cur {
+                cur = d.covers.ok_or(Errno::ENOENT)?;
+            } else {
+                names.push(&d.name);
+                cur = d.parent;
+            }
+        }
+        Err(Errno::ENOENT)
+    }
+
+    /// Whether `ancestor` is `id` or above it within one filesystem.
+    pub fn is_ancestor(&self, ancestor: DentryId, id: DentryId) -> bool {
+        let mut cur = id;
+        for _ in 0..=self.slots.len() {
+            if cur == ancestor {
+                return true;
+            }
+            match self.get(cur) {
+                Ok(d) if d.parent != cur => cur = d.parent,
+                _ => return false,
+            }
+        }
+        false
+    }
+
+    /// Whether `ancestor` is `id` or above it, crossing mount points.
+    pub fn is_ancestor_across_mounts(&self, ancestor: DentryId, id: DentryId) -> bool {
+        let mut cur = id;
+        for _ in 0..=self.slots.len() {
+            if cur == ancestor {
+                return true;
+            }
+            match self.get(cur) {
+                Ok(d) if d.parent != cur => cur = d.parent,
+                Ok(Dentry {
+                    covers: Some(mp), ..
+                }) => cur = *mp,
+                _ => return false,
+            }
+        }
+        false
+    }
+}
+
+/// Hash of a name for the child tables: word at a time, inlined, no
+/// allocation. Names come from the application itself (a unikernel), so a
+/// fixed-key hash is acceptable.
+#[inline]
+pub(crate) fn hash_name(name: &str) -> u64 {
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+    let bytes = name.as_bytes();
+    let mut h = bytes.len() as u64;
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        h = (h ^ word(chunk)).wrapping_mul(K).rotate_left(29);
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        h = (h ^ word(rest)).wrapping_mul(K).rotate_left(29);
+    }
+    // Spread into the top bits too: hashbrown uses them as its tag.
+    h ^= h >> 32;
+    h = h.wrapping_mul(K);
+    h ^ (h >> 29)
+}
+
+/// Up to 8 bytes as a little-endian word (a short slice is zero-padded).
+#[inline]
+fn word(bytes: &[u8]) -> u64 {
+    bytes
+        .iter()
+        .take(8)
+        .enumerate()
+        .fold(0, |w, (i, &b)| w | (u64::from(b) << (8 * i)))
+}
+
+/// Byte equality without a call to `memcmp` (names are short).
+#[inline]
+fn same_name(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut ca = a.chunks(8);
+    let mut cb = b.chunks(8);
+    loop {
+        match (ca.next(), cb.next()) {
+            (Some(x), Some(y)) => {
+                if word(x) != word(y) {
+                    return false;
+                }
+            }
+            (None, None) => return true,
+            _ => return false,
+        }
+    }
+}
+
+/// Names up to this long live inside the table entry: comparing them
+/// touches no other cache line.
+const INLINE_NAME: usize = 22;
+
+enum NameKey {
+    Inline(u8, [u8; INLINE_NAME]),
+    Heap(Box<[u8]>),
+}
+
+impl NameKey {
+    fn new(name: &str) -> Self {
+        let bytes = name.as_bytes();
+        match u8::try_from(bytes.len()) {
+            Ok(len) if bytes.len() <= INLINE_NAME => {
+                let mut buf = [0; INLINE_NAME];
+                for (dst, src) in buf.iter_mut().zip(bytes) {
+                    *dst = *src;
+                }
+                NameKey::Inline(len, buf)
+            }
+            _ => NameKey::Heap(Box::from(bytes)),
+        }
+    }
+
+    #[inline]
+    fn bytes(&self) -> &[u8] {
+        match self {
+            NameKey::Inline(len, buf) => buf.get(..usize::from(*len)).unwrap_or(&[]),
+            NameKey::Heap(b) => b,
+        }
+    }
+}
+
+struct ChildEntry {
+    hash: u64,
+    id: DentryId,
+    name: NameKey,
+}
+
+/// A directory's cached children: name -> dentry id.
+#[derive(Default)]
+pub(crate) struct Children {
+    table: HashTable<ChildEntry>,
+}
+
+impl Children {
+    #[inline]
+    pub fn get_hashed(&self, hash: u64, name: &str) -> Option<DentryId> {
+        self.table
+            .find(hash, |e| {
+                e.hash == hash && same_name(e.name.bytes(), name.as_bytes())
+            })
+            .map(|e| e.id)
+    }
+
+    pub fn get(&self, name: &str) -> Option<DentryId> {
+        self.get_hashed(hash_name(name), name)
+    }
+
+    /// Add `name` (the caller removed any entry of that name first).
+    fn insert(&mut self, name: &str, id: DentryId) {
+        let hash = hash_name(name);
+        self.table.insert_unique(
+            hash,
+            ChildEntry {
+                hash,
+                id,
+                name: NameKey::new(name),
+            },
+            |e| e.hash,
+        );
+    }
+
+    fn remove(&mut self, name: &str) -> Option<DentryId> {
+        let hash = hash_name(name);
+        match self.table.find_entry(hash, |e| {
+            e.hash == hash && same_name(e.name.bytes(), name.as_bytes())
+        }) {
+            Ok(entry) => Some(entry.remove().0.id),
+            Err(_) => None,
+        }
+    }
+
+    fn drain(&mut self) -> impl Iterator<Item = DentryId> + '_ {
+        self.table.drain().map(|e| e.id)
+    }
+}
