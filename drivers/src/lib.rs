@@ -91,7 +91,7 @@ pub fn check_request(
     start: u64,
     len: usize,
 ) -> Result<(), BlockError> {
-    if block_size == 0 || len % block_size != 0 {
+    if block_size == 0 || !len.is_multiple_of(block_size) {
         return Err(BlockError::Misaligned);
     }
     let count = (len / block_size) as u64;

@@ -98,7 +98,11 @@ pub enum Location {
 impl core::fmt::Display for Location {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
-            Location::Pci { bus, device, function } => {
+            Location::Pci {
+                bus,
+                device,
+                function,
+            } => {
                 write!(f, "pci {bus:02x}:{device:02x}.{function}")
             }
             Location::Mmio { base } => write!(f, "virtio-mmio@{base:#x}"),
@@ -306,7 +310,11 @@ impl ConfigurationAccess for PortIoCam {
 
 /// Whether a PCI host bridge answers on the legacy configuration ports.
 pub fn pci_present() -> bool {
-    let df = DeviceFunction { bus: 0, device: 0, function: 0 };
+    let df = DeviceFunction {
+        bus: 0,
+        device: 0,
+        function: 0,
+    };
     let id = PortIoCam.read_word(df, 0);
     id != 0xFFFF_FFFF && id != 0
 }
@@ -314,6 +322,11 @@ pub fn pci_present() -> bool {
 /// Find virtio-blk devices on PCI bus 0. Memory BARs that are unassigned, or
 /// outside the identity map (at or above `window_end`), are placed in
 /// `[window_start, window_end)` above any BAR firmware already put there.
+///
+/// Changing a device's decode bits makes QEMU rebuild its memory map, which is
+/// slow under TCG, so each virtio device is switched off once while its BARs
+/// are sized and placed, and other devices' BARs are only sized when a BAR
+/// has to be placed (with qboot, whose devices all have decoding off).
 ///
 /// # Safety
 /// `[window_start, window_end)` must be free physical address space routed to
@@ -326,37 +339,35 @@ pub unsafe fn probe_pci(window_start: u64, window_end: u64) -> Vec<VirtioBlk> {
     }
     let mut root = PciRoot::new(PortIoCam);
     let devices: Vec<_> = root.enumerate_bus(0).collect();
+    let mut cursor: Option<u64> = None;
 
-    // Start assigning above every BAR that firmware already placed in the window.
-    let mut cursor = window_start;
-    for (df, _) in &devices {
-        if let Ok(bars) = root.bars(*df) {
-            for bar in bars.iter().flatten() {
-                if let Some((addr, size)) = bar.memory_address_size()
-                    && addr >= window_start
-                    && addr < window_end
-                {
-                    cursor = cursor.max(addr.saturating_add(size));
-                }
+    for (df, info) in &devices {
+        if virtio_device_type(info) != Some(DeviceType::Block) {
+            continue;
+        }
+        let df = *df;
+        let location = Location::Pci {
+            bus: df.bus,
+            device: df.device,
+            function: df.function,
+        };
+        let (_, command) = root.get_status_command(df);
+        let decode = Command::IO_SPACE | Command::MEMORY_SPACE;
+        if command.intersects(decode) {
+            root.set_command(df, command - decode);
+        }
+        if needs_placement(&mut root, df, window_end) {
+            let cursor = cursor.get_or_insert_with(|| {
+                firmware_bar_end(&mut root, &devices, window_start, window_end)
+            });
+            if !assign_bars(&mut root, df, cursor, window_end) {
+                log::warn!("virtio-blk at {location}: no room for its BARs");
+                continue;
             }
         }
-    }
-
-    for (df, info) in devices {
-        if virtio_device_type(&info) != Some(DeviceType::Block) {
-            continue;
-        }
-        let location = Location::Pci { bus: df.bus, device: df.device, function: df.function };
-        if !assign_bars(&mut root, df, &mut cursor, window_end) {
-            log::warn!("virtio-blk at {location}: no room for its BARs");
-            continue;
-        }
-        let (_, command) = root.get_status_command(df);
-        root.set_command(
-            df,
-            command | Command::IO_SPACE | Command::MEMORY_SPACE | Command::BUS_MASTER,
-        );
-        match PciTransport::new::<IdentityHal, _>(&mut root, df) {
+        let transport = PciTransport::new::<IdentityHal, _>(&mut root, df);
+        root.set_command(df, command | decode | Command::BUS_MASTER);
+        match transport {
             Ok(transport) => {
                 if let Some(blk) = VirtioBlk::new(transport.into(), location) {
                     found.push(blk);
@@ -368,19 +379,73 @@ pub unsafe fn probe_pci(window_start: u64, window_end: u64) -> Vec<VirtioBlk> {
     found
 }
 
+/// Whether a memory BAR of `df` is unassigned or outside the identity map.
+fn needs_placement(root: &mut PciRoot<PortIoCam>, df: DeviceFunction, end: u64) -> bool {
+    let Ok(bars) = root.bars(df) else {
+        return false;
+    };
+    bars.iter()
+        .flatten()
+        .any(|bar| match bar.memory_address_size() {
+            Some((address, size)) => size != 0 && !bar_in_map(address, size, end),
+            None => false,
+        })
+}
+
+fn bar_in_map(address: u64, size: u64, end: u64) -> bool {
+    address != 0 && address.checked_add(size).is_some_and(|e| e <= end)
+}
+
+/// The end of the highest BAR any device already has in the window.
+fn firmware_bar_end(
+    root: &mut PciRoot<PortIoCam>,
+    devices: &[(
+        DeviceFunction,
+        virtio_drivers::transport::pci::bus::DeviceFunctionInfo,
+    )],
+    start: u64,
+    end: u64,
+) -> u64 {
+    let mut cursor = start;
+    for (df, _) in devices {
+        if let Ok(bars) = root.bars(*df) {
+            for (addr, size) in bars
+                .iter()
+                .flatten()
+                .filter_map(BarInfo::memory_address_size)
+            {
+                if addr >= start && addr < end {
+                    cursor = cursor.max(addr.saturating_add(size));
+                }
+            }
+        }
+    }
+    cursor
+}
+
 /// Give every memory BAR of `df` that needs one an address from the window.
 /// False if the window is too small.
-fn assign_bars(root: &mut PciRoot<PortIoCam>, df: DeviceFunction, cursor: &mut u64, end: u64) -> bool {
+fn assign_bars(
+    root: &mut PciRoot<PortIoCam>,
+    df: DeviceFunction,
+    cursor: &mut u64,
+    end: u64,
+) -> bool {
     let Ok(bars) = root.bars(df) else {
         return false;
     };
     for (index, bar) in bars.iter().enumerate() {
-        let Some(BarInfo::Memory { address_type, address, size, .. }) = bar else {
+        let Some(BarInfo::Memory {
+            address_type,
+            address,
+            size,
+            ..
+        }) = bar
+        else {
             continue;
         };
         let (address, size) = (*address, *size);
-        let in_map = address != 0 && address.checked_add(size).is_some_and(|e| e <= end);
-        if in_map || size == 0 {
+        if bar_in_map(address, size, end) || size == 0 {
             continue;
         }
         // BARs are naturally aligned to their (power-of-two) size.

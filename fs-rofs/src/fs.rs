@@ -247,8 +247,9 @@ impl VfsInode for RofsInode {
     fn lookup(&self, name: &str) -> VfsResult<Arc<dyn VfsInode>> {
         let record = self.dir_record()?;
         let image = &self.mounted.image;
-        let entries = image.entries(record)?;
-        let entry = image.find(entries, name.as_bytes()).ok_or(Errno::ENOENT)?;
+        let entry = image
+            .lookup(record, name.as_bytes())?
+            .ok_or(Errno::ENOENT)?;
         RofsInode::open(&self.mounted, u64::from(entry.ino.get()))
     }
 

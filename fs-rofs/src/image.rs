@@ -37,8 +37,11 @@ pub(crate) struct Image {
     pub data_bytes: u64,
     /// Whether inodes carry data CRC32s.
     pub has_data_crc: bool,
-    /// Directory entries sorted by name (v2): lookup binary-searches.
+    /// Directory entries sorted by name (v2): lookup binary-searches them.
     pub sorted: bool,
+    /// For unsorted (v1) directories: entry indices, each directory's run
+    /// sorted by name, so lookup binary-searches here instead.
+    lookup_index: Vec<u32>,
     /// Tables in the v2 layout.
     tables: Vec<u8>,
     inodes: Range<usize>,
@@ -79,6 +82,11 @@ impl Image {
         }
     }
 
+    /// One of the validated table ranges (empty if it somehow is not).
+    fn region(&self, range: &Range<usize>) -> &[u8] {
+        self.tables.get(range.clone()).unwrap_or(&[])
+    }
+
     /// The inode record for `ino`, or EIO-worthy corruption.
     pub fn inode(&self, ino: u64) -> Result<&Inode, RofsError> {
         let index =
@@ -86,7 +94,7 @@ impl Image {
                 .filter(|&i| i < u64::from(self.inode_count))
                 .ok_or_else(|| corrupt!("inode number {ino} out of range"))? as usize;
         let at = index * INODE_SIZE;
-        let table = &self.tables[self.inodes.clone()];
+        let table = self.region(&self.inodes);
         table
             .get(at..at + INODE_SIZE)
             .and_then(|b| Inode::ref_from_bytes(b).ok())
@@ -97,7 +105,7 @@ impl Image {
     pub fn entries(&self, dir: &Inode) -> Result<&[DirEntry], RofsError> {
         let start = dir.start.get();
         let count = dir.count.get();
-        let table = &self.tables[self.dirents.clone()];
+        let table = self.region(&self.dirents);
         let all = <[DirEntry]>::ref_from_bytes(table).map_err(|_| corrupt!("dirent table size"))?;
         let end = start
             .checked_add(count)
@@ -120,22 +128,31 @@ impl Image {
 
     /// `len` bytes at `off` of the names blob.
     pub fn blob(&self, off: u64, len: u64) -> Option<&[u8]> {
-        let names = &self.tables[self.names.clone()];
+        let names = self.region(&self.names);
         let s = usize::try_from(off).ok()?;
         let e = s.checked_add(usize::try_from(len).ok()?)?;
         names.get(s..e)
     }
 
-    /// Look `name` up among `entries` (binary search when sorted).
-    pub fn find<'a>(&self, entries: &'a [DirEntry], name: &[u8]) -> Option<&'a DirEntry> {
+    /// The entry named `name` in directory `dir`: a binary search, over the
+    /// entries themselves (v2) or over the lookup index (v1).
+    pub fn lookup(&self, dir: &Inode, name: &[u8]) -> Result<Option<&DirEntry>, RofsError> {
+        let entries = self.entries(dir)?;
         if self.sorted {
-            entries
-                .binary_search_by(|e| self.name(e).cmp(name))
-                .ok()
-                .and_then(|i| entries.get(i))
-        } else {
-            entries.iter().find(|e| self.name(e) == name)
+            let found = entries.binary_search_by(|e| self.name(e).cmp(name));
+            return Ok(found.ok().and_then(|i| entries.get(i)));
         }
+        let all = <[DirEntry]>::ref_from_bytes(self.region(&self.dirents))
+            .map_err(|_| corrupt!("dirent table size"))?;
+        let start = dir.start.get() as usize;
+        let run = start
+            .checked_add(entries.len())
+            .and_then(|end| self.lookup_index.get(start..end))
+            .ok_or_else(|| corrupt!("lookup index out of range"))?;
+        let entry = |i: u32| all.get(i as usize);
+        let found =
+            run.binary_search_by(|&i| entry(i).map(|e| self.name(e)).unwrap_or(&[]).cmp(name));
+        Ok(found.ok().and_then(|k| run.get(k)).and_then(|&i| entry(i)))
     }
 
     /// Byte offset on the device of block `block` of the image.
@@ -146,18 +163,28 @@ impl Image {
     /// Check every table against every other and against the device.
     /// `data_blocks` is the range of blocks file data may occupy.
     fn validate(&mut self, data_blocks: Range<u64>, strict_names: bool) -> Result<(), RofsError> {
-        let inode_table = &self.tables[self.inodes.clone()];
+        let inode_table = self
+            .tables
+            .get(self.inodes.clone())
+            .ok_or_else(|| corrupt!("inode table range"))?;
         let inodes = <[Inode]>::ref_from_bytes(inode_table)
             .map_err(|_| corrupt!("inode table is not a whole number of inodes"))?;
-        let dirent_table = &self.tables[self.dirents.clone()];
+        let dirent_table = self
+            .tables
+            .get(self.dirents.clone())
+            .ok_or_else(|| corrupt!("dirent table range"))?;
         let dirents = <[DirEntry]>::ref_from_bytes(dirent_table)
             .map_err(|_| corrupt!("dirent table is not a whole number of entries"))?;
-        let names = &self.tables[self.names.clone()];
+        let names = self
+            .tables
+            .get(self.names.clone())
+            .ok_or_else(|| corrupt!("names range"))?;
         let bs = u64::from(self.block_size);
         let (mut dirs, mut files, mut links) = (0u64, 0u64, 0u64);
         // Sum of directory sizes bounds the sortedness check below to
         // O(entries) even if a hostile image makes directories overlap.
         let mut dirent_refs = 0u64;
+        let mut dir_runs: Vec<(u64, u64)> = Vec::new();
         if inodes.is_empty() {
             return Err(corrupt!("no inodes"));
         }
@@ -180,6 +207,9 @@ impl Image {
                         .checked_add(count)
                         .filter(|&n| n <= dirents.len() as u64)
                         .ok_or_else(|| corrupt!("inode {ino}: directories share entries"))?;
+                    if count > 0 {
+                        dir_runs.push((start, count));
+                    }
                     let own = &dirents[start as usize..(start + count) as usize];
                     for pair in own.windows(2) {
                         if self.sorted && blob(names, &pair[0]) >= blob(names, &pair[1]) {
@@ -231,6 +261,27 @@ impl Image {
                 }
                 other => return Err(corrupt!("inode {ino}: unsupported file type {other:#o}")),
             }
+        }
+        // Directories own disjoint runs of the entry table.
+        dir_runs.sort_unstable();
+        for pair in dir_runs.windows(2) {
+            if pair[0].0 + pair[0].1 > pair[1].0 {
+                return Err(corrupt!(
+                    "directories share entries {}..{}",
+                    pair[1].0,
+                    pair[0].0 + pair[0].1
+                ));
+            }
+        }
+        if !self.sorted {
+            let mut index: Vec<u32> = (0..dirents.len() as u32).collect();
+            for &(start, count) in &dir_runs {
+                let run = &mut index[start as usize..(start + count) as usize];
+                run.sort_by(|&a, &b| {
+                    blob(names, &dirents[a as usize]).cmp(blob(names, &dirents[b as usize]))
+                });
+            }
+            self.lookup_index = index;
         }
         if inodes[0].mode.get() & S_IFMT != S_IFDIR {
             return Err(corrupt!("root inode is not a directory"));
@@ -345,8 +396,16 @@ fn load_v2(dev: &dyn BlockDevice, head: &[u8]) -> Result<Image, RofsError> {
             "metadata region {meta_offset}+{meta_len} out of range"
         ));
     }
-    let mut meta = vec![0u8; meta_len as usize];
+    // One request: read whole blocks (the region is padded to a block in
+    // the image) so read_bytes needs no separate bounce read for the tail.
+    let unit = bs.max(dev.block_size() as u64);
+    let padded = meta_len
+        .div_ceil(unit)
+        .saturating_mul(unit)
+        .min(image_bytes - meta_offset);
+    let mut meta = vec![0u8; padded as usize];
     read_bytes(dev, meta_offset, &mut meta)?;
+    meta.truncate(meta_len as usize);
     let computed = crc32fast::hash(&meta);
     if computed != sb.meta_crc32.get() {
         return Err(RofsError::MetadataChecksum {
@@ -393,6 +452,7 @@ fn load_v2(dev: &dyn BlockDevice, head: &[u8]) -> Result<Image, RofsError> {
         data_bytes: sb.data_bytes.get(),
         has_data_crc: sb.compat.get() & COMPAT_DATA_CRC32 != 0,
         sorted: true,
+        lookup_index: Vec::new(),
         tables: meta,
         inodes,
         dirents,
@@ -596,6 +656,7 @@ fn load_v1(dev: &dyn BlockDevice, head: &[u8]) -> Result<Image, RofsError> {
         data_bytes,
         has_data_crc: false,
         sorted: false,
+        lookup_index: Vec::new(),
         tables,
         inodes: 0..inodes_end,
         dirents: inodes_end..dirents_end,

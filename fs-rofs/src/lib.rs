@@ -9,7 +9,7 @@
 //!   [`Errno`](vfs::Errno) (EINVAL when it is not ROFS, EIO when it is corrupt),
 //!   never a panic.
 //! - [`inspect`] and [`verify`] report on an image for host tools.
-//! - The writer ([`writer`], feature `std`) streams file data into the image,
+//! - The writer (module `writer`, feature `std`) streams file data into the image,
 //!   deduplicating identical contents, then writes the metadata and lastly the
 //!   superblock.
 //!

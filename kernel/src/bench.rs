@@ -57,7 +57,7 @@ pub fn run(env: &Env) {
         }
         (_, Err(e)) => print_error("walk-cold", e),
     }
-    report("walk-warm", timed(|| walk(vfs, None)), |_| None);
+    report("walk-warm", timed(|| walk(vfs, None)), false);
 
     let mut big_buf = Vec::new();
     if big_buf.try_reserve_exact(BIG_READ).is_ok() {
@@ -66,7 +66,7 @@ pub fn run(env: &Env) {
             report(
                 name,
                 timed(|| read_whole(vfs, env.big_file, &mut big_buf)),
-                |bytes| Some(bytes),
+                true,
             );
         }
     } else {
@@ -84,7 +84,7 @@ pub fn run(env: &Env) {
             }
             Ok(total)
         });
-        report(name, outcome, |bytes| Some(bytes));
+        report(name, outcome, true);
     }
     crate::println!("INFO readall-files {}", files.len());
     drop(buf);
@@ -119,7 +119,7 @@ fn ramfs(vfs: &Vfs) {
         Ok(total)
     });
     let write_ok = wrote.1.is_ok();
-    report("ramfs-write", wrote, |bytes| Some(bytes));
+    report("ramfs-write", wrote, true);
     if write_ok {
         let read = timed(|| {
             vfs.lseek(fd, 0, Whence::Set)?;
@@ -133,7 +133,7 @@ fn ramfs(vfs: &Vfs) {
             }
             Ok(total)
         });
-        report("ramfs-read", read, |bytes| Some(bytes));
+        report("ramfs-read", read, true);
     }
     let _ = vfs.close(fd);
     let _ = vfs.unlink(RAMFS_PATH);
@@ -191,16 +191,13 @@ fn timed<T>(f: impl FnOnce() -> Result<T, Errno>) -> (u64, Result<T, Errno>) {
     (crate::time::now_ns().saturating_sub(start), result)
 }
 
-/// Print the time, and the rate when `bytes_of` gives a byte count.
-fn report<T>(
-    name: &str,
-    (ns, result): (u64, Result<T, Errno>),
-    bytes_of: impl FnOnce(T) -> Option<u64>,
-) {
+/// Print the time, and with `rate` the byte count and MiB/s of the `u64`
+/// the step returned.
+fn report(name: &str, (ns, result): (u64, Result<u64, Errno>), rate: bool) {
     match result {
-        Ok(value) => {
+        Ok(bytes) => {
             print_ms(name, ns);
-            if let Some(bytes) = bytes_of(value) {
+            if rate {
                 crate::println!("INFO {}-bytes {}", name, bytes);
                 print_mibps(name, bytes, ns);
             }

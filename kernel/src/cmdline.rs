@@ -141,8 +141,9 @@ pub fn parse(line: &str) -> Result<Config, String> {
                 None
             }
             ("log", Some(v)) => {
-                config.log_level =
-                    parse_level(v).ok_or_else(|| format!("log=`{v}`: use off, error, warn, info, debug or trace"))?;
+                config.log_level = parse_level(v).ok_or_else(|| {
+                    format!("log=`{v}`: use off, error, warn, info, debug or trace")
+                })?;
                 None
             }
             ("vfs.fstab" | "fstab", Some(v)) => {
@@ -161,16 +162,18 @@ pub fn parse(line: &str) -> Result<Config, String> {
         };
         if let Some(mode) = new_mode {
             if let Some(previous) = &mode_word {
-                return Err(format!("`{word}` conflicts with `{previous}`: choose one of test, bench, run="));
+                return Err(format!(
+                    "`{word}` conflicts with `{previous}`: choose one of test, bench, run="
+                ));
             }
             mode_word = Some(word.clone());
             config.mode = mode;
         }
     }
-    if let Some(table) = &config.fstab {
-        if !table.iter().any(|e| e.target == "/") {
-            return Err("vfs.fstab= entries given, but none mounts /".to_string());
-        }
+    if let Some(table) = &config.fstab
+        && !table.iter().any(|e| e.target == "/")
+    {
+        return Err("vfs.fstab= entries given, but none mounts /".to_string());
     }
     Ok(config)
 }
@@ -182,7 +185,10 @@ mod tests {
     #[test]
     fn words_and_quotes() {
         assert_eq!(split_words("  a b\tc ").unwrap(), ["a", "b", "c"]);
-        assert_eq!(split_words(r#"run="ls /;cat /x" log=debug"#).unwrap(), ["run=ls /;cat /x", "log=debug"]);
+        assert_eq!(
+            split_words(r#"run="ls /;cat /x" log=debug"#).unwrap(),
+            ["run=ls /;cat /x", "log=debug"]
+        );
         assert_eq!(split_words(r#"a"b c"d"#).unwrap(), ["ab cd"]);
         assert_eq!(split_words(r#""""#).unwrap(), [""]);
         assert!(split_words(r#"run="ls"#).is_err());
@@ -203,9 +209,18 @@ mod tests {
         assert_eq!(parse("test").unwrap().mode, Mode::Test);
         assert_eq!(parse("bench bench.file=/x").unwrap().mode, Mode::Bench);
         assert_eq!(parse("bench bench.file=/x").unwrap().bench_file, "/x");
-        assert_eq!(parse("run=/etc/demo.sh").unwrap().mode, Mode::RunScript("/etc/demo.sh".into()));
-        assert_eq!(parse(r#"run="ls /;cat /x""#).unwrap().mode, Mode::RunInline("ls /;cat /x".into()));
-        assert_eq!(parse("run=/etc/x;ls").unwrap().mode, Mode::RunInline("/etc/x;ls".into()));
+        assert_eq!(
+            parse("run=/etc/demo.sh").unwrap().mode,
+            Mode::RunScript("/etc/demo.sh".into())
+        );
+        assert_eq!(
+            parse(r#"run="ls /;cat /x""#).unwrap().mode,
+            Mode::RunInline("ls /;cat /x".into())
+        );
+        assert_eq!(
+            parse("run=/etc/x;ls").unwrap().mode,
+            Mode::RunInline("/etc/x;ls".into())
+        );
         assert!(parse("test bench").is_err());
         assert!(parse("run=").is_err());
         assert!(parse("bench.file=relative").is_err());

@@ -1,7 +1,8 @@
 //! Mount tables: the kernel command line's `vfs.fstab=` entries
 //! (Unikraft-style `dev:path:fs[:flags[:opts]]`) and `/etc/fstab` (Linux
 //! format). Pure parsing, no kernel dependencies, so it is unit-tested on the
-//! host (`cargo test --manifest-path kernel/host-tests/Cargo.toml` from the repository root).
+//! host (`cargo test --manifest-path kernel/host-tests/Cargo.toml --target-dir
+//! kernel/target/host-tests` from the repository root).
 
 use alloc::format;
 use alloc::string::{String, ToString};
@@ -30,7 +31,13 @@ pub fn default_table() -> Vec<MountEntry> {
     ]
 }
 
-fn entry(source: Option<&str>, target: &str, fs_type: &str, read_only: bool, options: &str) -> MountEntry {
+fn entry(
+    source: Option<&str>,
+    target: &str,
+    fs_type: &str,
+    read_only: bool,
+    options: &str,
+) -> MountEntry {
     MountEntry {
         source: source.map(ToString::to_string),
         target: target.to_string(),
@@ -59,7 +66,11 @@ fn check_target(path: &str) -> Result<(), String> {
 }
 
 fn check_fs_type(fs: &str) -> Result<(), String> {
-    if fs.is_empty() || !fs.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+    if fs.is_empty()
+        || !fs
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
         return Err(format!("bad filesystem type `{fs}`"));
     }
     Ok(())
@@ -102,8 +113,24 @@ pub fn parse_cmdline_entry(text: &str) -> Result<MountEntry, String> {
 /// Generic mount options the VFS itself handles or ignores; all others go to
 /// the filesystem.
 const GENERIC_OPTIONS: &[&str] = &[
-    "defaults", "auto", "nouser", "user", "nosuid", "suid", "nodev", "dev", "noexec", "exec",
-    "relatime", "noatime", "atime", "nodiratime", "strictatime", "sync", "async", "nofail",
+    "defaults",
+    "auto",
+    "nouser",
+    "user",
+    "nosuid",
+    "suid",
+    "nodev",
+    "dev",
+    "noexec",
+    "exec",
+    "relatime",
+    "noatime",
+    "atime",
+    "nodiratime",
+    "strictatime",
+    "sync",
+    "async",
+    "nofail",
 ];
 
 /// One problem in `/etc/fstab`.
@@ -131,7 +158,10 @@ pub fn parse_etc_fstab(text: &str) -> (Vec<MountEntry>, Vec<FstabError>) {
         match parse_fstab_line(line) {
             Ok(Some(e)) => entries.push(e),
             Ok(None) => {}
-            Err(message) => errors.push(FstabError { line: index + 1, message }),
+            Err(message) => errors.push(FstabError {
+                line: index + 1,
+                message,
+            }),
         }
     }
     (entries, errors)
@@ -140,7 +170,10 @@ pub fn parse_etc_fstab(text: &str) -> (Vec<MountEntry>, Vec<FstabError>) {
 fn parse_fstab_line(line: &str) -> Result<Option<MountEntry>, String> {
     let fields: Vec<&str> = line.split_whitespace().collect();
     if fields.len() < 3 {
-        return Err(format!("expected at least 3 fields (spec file vfstype), found {}", fields.len()));
+        return Err(format!(
+            "expected at least 3 fields (spec file vfstype), found {}",
+            fields.len()
+        ));
     }
     if fields.len() > 6 {
         return Err(format!("expected at most 6 fields, found {}", fields.len()));
@@ -192,7 +225,10 @@ mod tests {
         let e = parse_cmdline_entry("vblk0:/:rofs").unwrap();
         assert_eq!(e, entry(Some("/dev/vblk0"), "/", "rofs", true, ""));
         let e = parse_cmdline_entry("/dev/vblk1:/data:rofs:ro:verify").unwrap();
-        assert_eq!(e, entry(Some("/dev/vblk1"), "/data", "rofs", true, "verify"));
+        assert_eq!(
+            e,
+            entry(Some("/dev/vblk1"), "/data", "rofs", true, "verify")
+        );
         let e = parse_cmdline_entry("none:/t:ramfs:ro").unwrap();
         assert!(e.read_only);
     }

@@ -34,7 +34,11 @@ pub unsafe fn init(regions: &[MemRegion]) -> u64 {
             if e > s && e - s >= 4096 {
                 // SAFETY: [s, e) is RAM per the memory map, identity-mapped,
                 // outside the kernel image, and no longer used by the loader.
-                let claimed = unsafe { ALLOCATOR.lock().claim(s as usize as *mut u8, (e - s) as usize) };
+                let claimed = unsafe {
+                    ALLOCATOR
+                        .lock()
+                        .claim(s as usize as *mut u8, (e - s) as usize)
+                };
                 if claimed.is_some() {
                     total += e - s;
                 }

@@ -28,24 +28,60 @@ struct Gate {
     reserved: u32,
 }
 
-const EMPTY_GATE: Gate =
-    Gate { offset_low: 0, selector: 0, ist: 0, type_attr: 0, offset_mid: 0, offset_high: 0, reserved: 0 };
+const EMPTY_GATE: Gate = Gate {
+    offset_low: 0,
+    selector: 0,
+    ist: 0,
+    type_attr: 0,
+    offset_mid: 0,
+    offset_high: 0,
+    reserved: 0,
+};
 
 static mut IDT: [Gate; 32] = [EMPTY_GATE; 32];
 
 const NAMES: [&str; 32] = [
-    "divide error", "debug", "NMI", "breakpoint", "overflow", "bound range", "invalid opcode",
-    "device not available", "double fault", "coprocessor overrun", "invalid TSS", "segment not present",
-    "stack fault", "general protection fault", "page fault", "reserved", "x87 FP error", "alignment check",
-    "machine check", "SIMD FP error", "virtualization", "control protection", "reserved", "reserved",
-    "reserved", "reserved", "reserved", "reserved", "hypervisor injection", "VMM communication",
-    "security", "reserved",
+    "divide error",
+    "debug",
+    "NMI",
+    "breakpoint",
+    "overflow",
+    "bound range",
+    "invalid opcode",
+    "device not available",
+    "double fault",
+    "coprocessor overrun",
+    "invalid TSS",
+    "segment not present",
+    "stack fault",
+    "general protection fault",
+    "page fault",
+    "reserved",
+    "x87 FP error",
+    "alignment check",
+    "machine check",
+    "SIMD FP error",
+    "virtualization",
+    "control protection",
+    "reserved",
+    "reserved",
+    "reserved",
+    "reserved",
+    "reserved",
+    "reserved",
+    "hypervisor injection",
+    "VMM communication",
+    "security",
+    "reserved",
 ];
 
 fn report(vector: usize, frame: &InterruptStackFrame, error: Option<u64>) -> ! {
     let name = NAMES.get(vector).copied().unwrap_or("?");
     println!();
-    println!("KERNEL EXCEPTION: {name} (vector {vector}) at rip={:#x} rsp={:#x}", frame.rip, frame.rsp);
+    println!(
+        "KERNEL EXCEPTION: {name} (vector {vector}) at rip={:#x} rsp={:#x}",
+        frame.rip, frame.rsp
+    );
     if let Some(code) = error {
         println!("  error code {code:#x}");
     }
@@ -106,7 +142,10 @@ pub fn init() {
         limit: u16,
         base: u64,
     }
-    let ptr = Pointer { limit: (core::mem::size_of::<[Gate; 32]>() - 1) as u16, base: &raw const IDT as u64 };
+    let ptr = Pointer {
+        limit: (core::mem::size_of::<[Gate; 32]>() - 1) as u16,
+        base: &raw const IDT as u64,
+    };
     // SAFETY: the IDT is a static that lives forever and holds valid gates.
     unsafe { asm!("lidt [{}]", in(reg) &ptr, options(readonly, nostack, preserves_flags)) };
 }

@@ -17,11 +17,12 @@ impl log::Log for SerialLogger {
             return;
         }
         // virtio-drivers chats at info level; we print our own device lines.
-        let level = if record.target().starts_with("virtio_drivers") && record.level() == Level::Info {
-            Level::Debug
-        } else {
-            record.level()
-        };
+        let level =
+            if record.target().starts_with("virtio_drivers") && record.level() == Level::Info {
+                Level::Debug
+            } else {
+                record.level()
+            };
         if level > log::max_level() {
             return;
         }
@@ -33,7 +34,12 @@ impl log::Log for SerialLogger {
             Level::Debug => "DEBUG",
             Level::Trace => "TRACE",
         };
-        crate::println!("[{:5}.{:03}] {level} {}", us / 1000, us % 1000, record.args());
+        crate::println!(
+            "[{:5}.{:03}] {level} {}",
+            us / 1000,
+            us % 1000,
+            record.args()
+        );
     }
 
     fn flush(&self) {}

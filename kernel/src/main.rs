@@ -87,8 +87,6 @@ const MMIO_SLOTS: usize = 24;
 /// above q35's ECAM window, below microvm's virtio-mmio / the IOAPIC.
 const PCI_BAR_WINDOW: (u64, u64) = (0xC000_0000, 0xFEB0_0000);
 
-static mut BOOT_INFO: pvh::BootInfo = pvh::BootInfo::empty();
-
 /// The serial console as devfs's /dev/console. Reads never block: they
 /// return the bytes already waiting (0 if none).
 struct SerialConsole;
@@ -125,15 +123,12 @@ extern "C" fn kernel_main(start_info: u64) -> ! {
     idt::init();
     logger::init();
 
-    // SAFETY: single-threaded boot; BOOT_INFO is written once here, before
-    // anything reads it, and low memory is not yet heap.
-    let boot_info: &'static pvh::BootInfo = unsafe {
-        let info = &mut *(&raw mut BOOT_INFO);
-        if let Err(why) = pvh::copy_start_info(start_info, info) {
-            fail(EXIT_PANIC, why);
-        }
-        &*info
-    };
+    // On the stack: kernel_main never returns, so it lives as long as the kernel.
+    let mut boot_info = pvh::BootInfo::empty();
+    // SAFETY: `start_info` is QEMU's %ebx, and low memory is not yet heap.
+    if let Err(why) = unsafe { pvh::copy_start_info(start_info, &mut boot_info) } {
+        fail(EXIT_PANIC, why);
+    }
     // SAFETY: everything needed from low memory was copied just above.
     let heap_bytes = unsafe { heap::init(boot_info.regions()) };
 
@@ -152,14 +147,17 @@ extern "C" fn kernel_main(start_info: u64) -> ! {
     let console_us = time::now_ns() / 1000;
     let tsc_hz = time::calibrate();
     log::info!(
-        "unikernel: {} MiB heap, TSC {}.{:03} MHz, console up at {} us",
-        heap_bytes >> 20,
+        "unikernel: {} KiB heap, TSC {}.{:03} MHz, console up at {} us",
+        heap_bytes >> 10,
         tsc_hz / 1_000_000,
         tsc_hz / 1000 % 1000,
         console_us
     );
     if boot_info.cmdline_truncated {
-        log::warn!("command line longer than {} bytes, truncated", pvh::CMDLINE_MAX);
+        log::warn!(
+            "command line longer than {} bytes, truncated",
+            pvh::CMDLINE_MAX
+        );
     }
     log::info!("command line: {cmdline:?}");
     for word in &config.unknown {
@@ -170,7 +168,8 @@ extern "C" fn kernel_main(start_info: u64) -> ! {
     let probe_start = time::now_ns();
     let disks = probe_disks();
     let probe_ns = time::now_ns() - probe_start;
-    let seed = arch::rdrand64().unwrap_or_else(|| arch::rdtsc().rotate_left(17) ^ 0x9E37_79B9_7F4A_7C15);
+    let seed =
+        arch::rdrand64().unwrap_or_else(|| arch::rdtsc().rotate_left(17) ^ 0x9E37_79B9_7F4A_7C15);
     let devfs = DevFs::new(seed);
     devfs.set_console(Arc::new(SerialConsole));
     for disk in &disks {
@@ -185,7 +184,11 @@ extern "C" fn kernel_main(start_info: u64) -> ! {
         }
     }
     let table = config.fstab.clone().unwrap_or_else(fstab::default_table);
-    let env = MountEnv { vfs: &vfs, devfs: &devfs, disks: &disks };
+    let env = MountEnv {
+        vfs: &vfs,
+        devfs: &devfs,
+        disks: &disks,
+    };
     let mount_ns = match mounts::mount_table(&env, &table) {
         Ok(ns) => ns,
         Err(fatal) => fail(fatal.code, &fatal.message),
@@ -204,10 +207,19 @@ extern "C" fn kernel_main(start_info: u64) -> ! {
         Mode::Test => {
             let (passed, failed) = selftest::run(&selftest::Env { vfs: &vfs, cmdline });
             log::info!("tests: {passed} passed, {failed} failed");
-            arch::exit(if failed == 0 { EXIT_SUCCESS } else { EXIT_TESTS_FAILED })
+            arch::exit(if failed == 0 {
+                EXIT_SUCCESS
+            } else {
+                EXIT_TESTS_FAILED
+            })
         }
         Mode::Bench => {
-            bench::run(&bench::Env { vfs: &vfs, boot_ns, mount_ns, big_file: &config.bench_file });
+            bench::run(&bench::Env {
+                vfs: &vfs,
+                boot_ns,
+                mount_ns,
+                big_file: &config.bench_file,
+            });
             arch::exit(EXIT_SUCCESS)
         }
         Mode::RunScript(path) => {
@@ -242,14 +254,20 @@ fn probe_disks() -> Vec<Disk> {
     let mut found = unsafe { drivers::virtio::probe_pci(PCI_BAR_WINDOW.0, PCI_BAR_WINDOW.1) };
     // SAFETY: as above; on machines without virtio-mmio the slots read as
     // unbacked memory and fail the magic check.
-    found.extend(unsafe { drivers::virtio::probe_mmio(MMIO_BASE, drivers::virtio::MMIO_SLOT_SIZE, MMIO_SLOTS) });
+    found.extend(unsafe {
+        drivers::virtio::probe_mmio(MMIO_BASE, drivers::virtio::MMIO_SLOT_SIZE, MMIO_SLOTS)
+    });
     let mut disks = Vec::new();
     for (i, blk) in found.into_iter().enumerate() {
         let name = format!("vblk{i}");
-        let mib = blk.size_bytes() >> 20;
-        let ro = if blk.is_read_only() { ", read-only" } else { "" };
+        let kib = blk.size_bytes() >> 10;
+        let ro = if blk.is_read_only() {
+            ", read-only"
+        } else {
+            ""
+        };
         log::info!(
-            "/dev/{name}: virtio-blk at {}, {} sectors ({mib} MiB{ro}), requests up to {} KiB",
+            "/dev/{name}: virtio-blk at {}, {} sectors ({kib} KiB{ro}), requests up to {} KiB",
             blk.location(),
             blk.num_blocks(),
             blk.max_request_bytes() / 1024
@@ -267,7 +285,13 @@ fn probe_disks() -> Vec<Disk> {
 fn panic(info: &core::panic::PanicInfo) -> ! {
     let message = info.message();
     match info.location() {
-        Some(loc) => println!("KERNEL PANIC at {}:{}:{}: {}", loc.file(), loc.line(), loc.column(), message),
+        Some(loc) => println!(
+            "KERNEL PANIC at {}:{}:{}: {}",
+            loc.file(),
+            loc.line(),
+            loc.column(),
+            message
+        ),
         None => println!("KERNEL PANIC: {message}"),
     }
     arch::exit(EXIT_PANIC)

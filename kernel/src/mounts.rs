@@ -18,14 +18,19 @@ use alloc::vec::Vec;
 
 use drivers::BlockDevice;
 use fs_devfs::DevFs;
-use vfs::{AnyDevice, Errno, FileSystem, FsConstructor, MountContext, MountFlags, MountSource, Vfs};
+use vfs::{
+    AnyDevice, Errno, FileSystem, FsConstructor, MountContext, MountFlags, MountSource, Vfs,
+};
 
 use crate::fstab::{MountEntry, parse_etc_fstab};
 use crate::{EXIT_NO_ROOT_DISK, EXIT_ROOT_MOUNT_FAILED};
 
 /// Filesystem types the kernel registers, by name.
-pub const FS_TYPES: &[(&str, FsConstructor)] =
-    &[("rofs", fs_rofs::new_fs), ("ramfs", fs_ramfs::new_fs), ("devfs", fs_devfs::new_fs)];
+pub const FS_TYPES: &[(&str, FsConstructor)] = &[
+    ("rofs", fs_rofs::new_fs),
+    ("ramfs", fs_ramfs::new_fs),
+    ("devfs", fs_devfs::new_fs),
+];
 
 /// A disk found at boot, named as in /dev (`vblk0`, ...).
 pub struct Disk {
@@ -47,7 +52,11 @@ pub struct Fatal {
 }
 
 fn flags_of(entry: &MountEntry) -> MountFlags {
-    if entry.read_only { MountFlags::RDONLY } else { MountFlags::empty() }
+    if entry.read_only {
+        MountFlags::RDONLY
+    } else {
+        MountFlags::empty()
+    }
 }
 
 /// Why an entry could not be mounted.
@@ -62,15 +71,25 @@ fn mount_entry(env: &MountEnv, entry: &MountEntry) -> Result<(), Failure> {
     match src {
         Some(path) => {
             let name = path.strip_prefix("/dev/").unwrap_or(path);
-            let disk = env.disks.iter().find(|d| d.name == name).ok_or(Failure::NoDevice)?;
+            let disk = env
+                .disks
+                .iter()
+                .find(|d| d.name == name)
+                .ok_or(Failure::NoDevice)?;
             let ctor = FS_TYPES
                 .iter()
                 .find(|(n, _)| *n == entry.fs_type)
                 .map(|(_, c)| *c)
-                .ok_or(Failure::Errno(Errno::ENODEV, "unknown filesystem type".to_string()))?;
+                .ok_or(Failure::Errno(
+                    Errno::ENODEV,
+                    "unknown filesystem type".to_string(),
+                ))?;
             let device: AnyDevice = Arc::new(disk.device.clone());
             let ctx = MountContext {
-                source: MountSource::Device { name: path.to_string(), device },
+                source: MountSource::Device {
+                    name: path.to_string(),
+                    device,
+                },
                 options: entry.options.clone(),
                 clock: Arc::new(crate::time::KernelClock),
             };
@@ -126,7 +145,10 @@ fn failure_text(f: &Failure) -> String {
 /// the root mount took, in ns. Only a root failure is fatal.
 pub fn mount_table(env: &MountEnv, table: &[MountEntry]) -> Result<u64, Fatal> {
     let Some(root) = table.iter().find(|e| e.target == "/") else {
-        return Err(Fatal { code: crate::EXIT_BAD_CMDLINE, message: "the mount table has no / entry".into() });
+        return Err(Fatal {
+            code: crate::EXIT_BAD_CMDLINE,
+            message: "the mount table has no / entry".into(),
+        });
     };
     let start = crate::time::now_ns();
     if let Err(f) = mount_entry(env, root) {
@@ -137,7 +159,11 @@ pub fn mount_table(env: &MountEnv, table: &[MountEntry]) -> Result<u64, Fatal> {
                 message: format!(
                     "no root disk: {} not found (disks found: {})",
                     root.source.as_deref().unwrap_or("?"),
-                    if names.is_empty() { "none".to_string() } else { names.join(", ") }
+                    if names.is_empty() {
+                        "none".to_string()
+                    } else {
+                        names.join(", ")
+                    }
                 ),
             },
             f => Fatal {
@@ -157,7 +183,11 @@ pub fn mount_table(env: &MountEnv, table: &[MountEntry]) -> Result<u64, Fatal> {
 fn mount_logged(env: &MountEnv, entry: &MountEntry, origin: &str) {
     match mount_entry(env, entry) {
         Ok(()) => log::info!("mounted {}{origin}", describe(entry)),
-        Err(f) => log::error!("cannot mount {}{origin}: {}", describe(entry), failure_text(&f)),
+        Err(f) => log::error!(
+            "cannot mount {}{origin}: {}",
+            describe(entry),
+            failure_text(&f)
+        ),
     }
 }
 

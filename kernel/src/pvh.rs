@@ -33,7 +33,11 @@ impl BootInfo {
             cmdline: [0; CMDLINE_MAX],
             cmdline_len: 0,
             cmdline_truncated: false,
-            regions: [MemRegion { addr: 0, size: 0, kind: 0 }; MEMMAP_MAX],
+            regions: [MemRegion {
+                addr: 0,
+                size: 0,
+                kind: 0,
+            }; MEMMAP_MAX],
             region_count: 0,
             start_info_addr: 0,
         }
@@ -56,7 +60,7 @@ impl BootInfo {
 /// memory still untouched; all of it is identity-mapped.
 pub unsafe fn copy_start_info(addr: u64, out: &mut BootInfo) -> Result<(), &'static str> {
     out.start_info_addr = addr;
-    if addr == 0 || addr % 4 != 0 || addr >= 1 << 32 {
+    if addr == 0 || !addr.is_multiple_of(4) || addr >= 1 << 32 {
         return Err("bad hvm_start_info address");
     }
     let base = addr as usize as *const u8;

@@ -1285,7 +1285,7 @@ fn dev_vblk0(vfs: &Vfs, cmdline: &str) -> Outcome {
 }
 
 fn decode_hex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
     (0..text.len())

@@ -45,7 +45,11 @@ pub fn write_bytes(bytes: &[u8]) {
 
 /// One byte from the console if one is waiting.
 pub fn try_read_byte() -> Option<u8> {
-    if inb(LSR) & LSR_DATA_READY != 0 { Some(inb(COM1)) } else { None }
+    if inb(LSR) & LSR_DATA_READY != 0 {
+        Some(inb(COM1))
+    } else {
+        None
+    }
 }
 
 /// Wait for one byte of input.

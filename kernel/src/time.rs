@@ -80,7 +80,10 @@ pub fn calibrate() -> u64 {
     };
     let hz = hz.max(1_000_000);
     TSC_HZ.store(hz, Ordering::Relaxed);
-    NS_PER_TICK_FP32.store(((1_000_000_000u128 << 32) / u128::from(hz)) as u64, Ordering::Relaxed);
+    NS_PER_TICK_FP32.store(
+        ((1_000_000_000u128 << 32) / u128::from(hz)) as u64,
+        Ordering::Relaxed,
+    );
     hz
 }
 
@@ -96,6 +99,9 @@ pub struct KernelClock;
 impl Clock for KernelClock {
     fn now(&self) -> Timespec {
         let ns = now_ns();
-        Timespec::new(WALL_CLOCK_EPOCH + (ns / 1_000_000_000) as i64, (ns % 1_000_000_000) as u32)
+        Timespec::new(
+            WALL_CLOCK_EPOCH + (ns / 1_000_000_000) as i64,
+            (ns % 1_000_000_000) as u32,
+        )
     }
 }

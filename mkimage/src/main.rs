@@ -55,7 +55,7 @@ enum Command {
         /// Image format.
         #[arg(long, value_enum, default_value = "v2")]
         format: FormatArg,
-        /// Block size in bytes (v2: 4096 by default, or 512; v1: 512).
+        /// Block size in bytes (v1: 512 only; v2: a power of two from 512 to 65536, default 4096).
         #[arg(long)]
         block_size: Option<u32>,
         /// Put this whole host directory at the root (manifest entries apply after).

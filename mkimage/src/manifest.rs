@@ -8,8 +8,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-/// Longest name of one path component, in bytes.
-pub const NAME_MAX: usize = 255;
+pub use fs_rofs::format::{NAME_MAX, SYMLINK_MAX};
 
 /// Where an entry came from, for error messages (`usr.manifest:12`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -158,9 +157,7 @@ fn parse_line(
         if target.is_empty() {
             return Err(err(format!("empty symlink target for '{guest_text}'")));
         }
-        if target.contains('\0') {
-            return Err(err("symlink target contains a NUL byte".to_string()));
-        }
+        check_symlink_target(target).map_err(err)?;
         let guest = normalize_guest(&guest_text).map_err(err)?;
         return Ok(Some(Line {
             origin: origin.clone(),
@@ -299,6 +296,20 @@ fn split_attrs(host: &str) -> Result<(&str, Attrs), String> {
         }
     }
     Ok((before.trim_end(), attrs))
+}
+
+/// A symlink target the image can hold.
+pub fn check_symlink_target(target: &str) -> Result<(), String> {
+    if target.contains('\0') {
+        return Err("symlink target contains a NUL byte".to_string());
+    }
+    if target.len() > SYMLINK_MAX {
+        return Err(format!(
+            "symlink target of {} bytes is too long (at most {SYMLINK_MAX})",
+            target.len()
+        ));
+    }
+    Ok(())
 }
 
 /// Fill `%(name)s` from `defines`; `%%` is a literal `%`. Any other `%` is

@@ -129,7 +129,6 @@ impl Plan {
                     origin,
                     attrs,
                     keep_symlinks: *keep_symlinks,
-                    shown,
                 };
                 walk.walk(self, host, &line.guest, &mut ancestors)
                     .map_err(err)
@@ -237,6 +236,8 @@ fn symlink_entry(host: &Path, shown: &str) -> Result<What, String> {
         .into_os_string()
         .into_string()
         .map_err(|_| format!("host symlink '{shown}' has a target that is not UTF-8"))?;
+    crate::manifest::check_symlink_target(&target)
+        .map_err(|e| format!("host symlink '{shown}': {e}"))?;
     Ok(What::Symlink { target })
 }
 
@@ -261,14 +262,13 @@ fn kind_of(
 }
 
 /// Walk state for one `/**` line.
-struct TreeWalk<'a> {
+struct TreeWalk {
     origin: usize,
     attrs: Attrs,
     keep_symlinks: bool,
-    shown: &'a str,
 }
 
-impl TreeWalk<'_> {
+impl TreeWalk {
     fn walk(
         &self,
         plan: &mut Plan,
@@ -276,13 +276,6 @@ impl TreeWalk<'_> {
         guest_dir: &str,
         ancestors: &mut HashSet<(u64, u64)>,
     ) -> Result<(), String> {
-        let shown_dir = |p: &Path| {
-            format!(
-                "{}/{}",
-                self.shown,
-                p.strip_prefix(host_dir).unwrap_or(p).display()
-            )
-        };
         let reader =
             fs::read_dir(host_dir).map_err(|e| format!("reading '{}': {e}", host_dir.display()))?;
         // Sorted, so that which name of a hard-linked file comes first does
@@ -317,7 +310,7 @@ impl TreeWalk<'_> {
             let followed = lmeta.file_type().is_symlink();
             let meta = if followed {
                 if self.keep_symlinks {
-                    let what = symlink_entry(&host, &shown_dir(&host))?;
+                    let what = symlink_entry(&host, &host.display().to_string())?;
                     plan.insert(
                         &guest,
                         entry(what, &self.attrs_no_mode(), None, self.origin),
@@ -404,20 +397,18 @@ mod tests {
         Ok(plan)
     }
 
-    fn scratch(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("mkimage-plan-{}-{name}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).expect("scratch dir");
-        dir
+    fn scratch() -> tempfile::TempDir {
+        tempfile::TempDir::new().expect("scratch dir")
     }
 
     #[test]
     fn later_lines_override_and_files_replace_directories() {
-        let dir = scratch("override");
+        let tmp = scratch();
+        let dir = tmp.path();
         fs::create_dir_all(dir.join("t/sub")).expect("mkdir");
         fs::write(dir.join("t/sub/a"), b"a").expect("write");
         fs::write(dir.join("f"), b"f").expect("write");
-        let plan = plan_of(&dir, "/x/**: t/**\n/x/sub: f\n/y: f\n/y: ->z").expect("plan");
+        let plan = plan_of(dir, "/x/**: t/**\n/x/sub: f\n/y: f\n/y: ->z").expect("plan");
         let keys: Vec<&str> = plan.entries.keys().map(String::as_str).collect();
         assert_eq!(keys, ["/x", "/x/sub", "/y"]);
         assert!(matches!(plan.entries["/x/sub"].what, What::File { .. }));
@@ -427,21 +418,21 @@ mod tests {
         );
         assert_eq!(plan.origin(&plan.entries["/y"]).line, 4);
         // A later entry below a file turns the file back into a directory.
-        let plan = plan_of(&dir, "/y: f\n/y/z: f").expect("plan");
+        let plan = plan_of(dir, "/y: f\n/y/z: f").expect("plan");
         let keys: Vec<&str> = plan.entries.keys().map(String::as_str).collect();
         assert_eq!(keys, ["/y/z"]);
-        fs::remove_dir_all(&dir).expect("cleanup");
     }
 
     #[test]
     fn hard_links_and_symlinks_in_trees() {
-        let dir = scratch("links");
+        let tmp = scratch();
+        let dir = tmp.path();
         fs::create_dir_all(dir.join("t/.hidden")).expect("mkdir");
         fs::write(dir.join("t/b"), b"data").expect("write");
         fs::hard_link(dir.join("t/b"), dir.join("t/a")).expect("link");
         std::os::unix::fs::symlink("b", dir.join("t/s")).expect("symlink");
         fs::write(dir.join("t/.hidden/h"), b"h").expect("write");
-        let plan = plan_of(&dir, "/**: t/**").expect("plan");
+        let plan = plan_of(dir, "/**: t/**").expect("plan");
         let groups = hard_link_groups(&plan);
         let What::File {
             link_key: Some(key),
@@ -453,27 +444,26 @@ mod tests {
         assert_eq!(groups[&key], "/a");
         assert!(matches!(plan.entries["/s"].what, What::File { .. }));
         assert!(plan.entries.contains_key("/.hidden/h"));
-        let plan = plan_of(&dir, "/**: !t/**").expect("plan");
+        let plan = plan_of(dir, "/**: !t/**").expect("plan");
         assert_eq!(
             plan.entries["/s"].what,
             What::Symlink { target: "b".into() }
         );
-        fs::remove_dir_all(&dir).expect("cleanup");
     }
 
     #[test]
     fn missing_and_looping_host_files() {
-        let dir = scratch("errors");
+        let tmp = scratch();
+        let dir = tmp.path();
         fs::create_dir_all(dir.join("loop")).expect("mkdir");
         std::os::unix::fs::symlink("..", dir.join("loop/up")).expect("symlink");
-        let err = plan_of(&dir, "# c\n/x: nope/x.so").expect_err("missing");
+        let err = plan_of(dir, "# c\n/x: nope/x.so").expect_err("missing");
         assert_eq!(err.to_string(), "m:2: host file 'nope/x.so' not found");
-        let err = plan_of(&dir, "/l/**: loop/**").expect_err("loop");
+        let err = plan_of(dir, "/l/**: loop/**").expect_err("loop");
         assert!(err.to_string().starts_with("m:1: host directory"), "{err}");
         assert!(
             err.to_string().ends_with("contains itself (symlink loop)"),
             "{err}"
         );
-        fs::remove_dir_all(&dir).expect("cleanup");
     }
 }

@@ -180,6 +180,31 @@ fn manifest_features_round_trip() {
 }
 
 #[test]
+fn tree_attributes_and_mtime() {
+    let dir = TempDir::new().expect("tempdir");
+    let root = dir.path();
+    sample_tree(root);
+    let image = build(
+        root,
+        "/lib/**: tree/lib/** {mode=0640 gid=5 mtime=86400}\n/t: first {mtime=-1}\n",
+        &[],
+    );
+    let listing = ls_long(&image);
+    // mode applies to the tree's files; owner and time to every entry.
+    assert!(listing["/lib"].starts_with("drwxr-xr-x"), "{listing:?}");
+    assert!(listing["/lib"].contains(" 0 5 "), "{listing:?}");
+    assert!(listing["/lib/sub"].starts_with("drwxr-xr-x"), "{listing:?}");
+    assert!(
+        listing["/lib/sub/deep.txt"].starts_with("-rw-r----- 1 0 5 4"),
+        "{listing:?}"
+    );
+    let out = stdout(&ok(&["ls", p(&image), "/lib/sub", "-l"]));
+    assert!(out.contains("1970-01-02 00:00:00 deep.txt"), "{out}");
+    let out = stdout(&ok(&["ls", p(&image), "/t", "-l"]));
+    assert!(out.contains("1969-12-31 23:59:59 /t"), "{out}");
+}
+
+#[test]
 fn manifest_errors_name_file_and_line() {
     let dir = TempDir::new().expect("tempdir");
     let root = dir.path();
@@ -395,6 +420,9 @@ fn host_hard_links_stay_hard_links() {
     );
     assert_eq!(cat(&image, "/x/b"), b"shared data");
     ok(&["verify", p(&image)]);
+    // c is a separate inode, but its equal data is stored once.
+    let info = stdout(&ok(&["info", p(&image)]));
+    assert!(info.contains("data bytes:     11\n"), "{info}");
 }
 
 #[test]
@@ -655,13 +683,15 @@ fn bad_images_never_panic() {
             "/etc/**: tree/etc/**\n/lib/**: tree/lib/**\n/l: ->/etc\n",
             &["--format", format],
         );
-        images.push(fs::read(&image).expect("image"));
+        images.push((format, fs::read(&image).expect("image")));
     }
     let bad = root.join("bad.img");
     let out_dir = root.join("extract");
-    let try_all = |bytes: &[u8], what: &str| {
+    // Runs every command on `bytes`; returns whether verify accepted it.
+    let try_all = |bytes: &[u8], what: &str| -> bool {
         fs::write(&bad, bytes).expect("write");
         let _ = fs::remove_dir_all(&out_dir);
+        let mut verified = false;
         for args in [
             vec!["ls", p(&bad), "/", "-R", "-l"],
             vec!["cat", p(&bad), "/lib/libfoo.so"],
@@ -687,7 +717,9 @@ fn bad_images_never_panic() {
                     stderr(&out)
                 );
             }
+            verified = args[0] == "verify" && out.status.success();
         }
+        verified
     };
     try_all(b"", "empty file");
     try_all(&[0xff; 4096], "garbage");
@@ -699,21 +731,26 @@ fn bad_images_never_panic() {
         state ^= state << 17;
         state
     };
-    for image in &images {
-        try_all(&image[..image.len() / 2], "truncated");
-        for round in 0..24 {
+    for (format, image) in &images {
+        assert!(
+            !try_all(&image[..image.len() / 2], "truncated"),
+            "{format}: truncated image verified"
+        );
+        // Flip bytes where the structure is: the superblock, and the
+        // non-zero bytes of the last 4 KiB (the metadata tables).
+        let tail = image.len().saturating_sub(4096);
+        let targets: Vec<usize> = (0..160)
+            .chain((tail..image.len()).filter(|&i| image[i] != 0))
+            .collect();
+        for _ in 0..24 {
+            let at = targets[(next() % targets.len() as u64) as usize];
             let mut bytes = image.clone();
-            // Bias towards the superblock and the metadata at the end.
-            let len = bytes.len() as u64;
-            let at = match round % 3 {
-                0 => next() % 160,
-                1 => len - 1 - next() % (len / 4),
-                _ => next() % len,
-            } as usize;
-            let second = (at + 1) % bytes.len();
             bytes[at] ^= 1 << (next() % 8);
-            bytes[second] = next() as u8;
-            try_all(&bytes, &format!("flip at {at}"));
+            let verified = try_all(&bytes, &format!("{format}: flip at {at}"));
+            // v2 checksums its superblock and metadata: every flip is caught.
+            if *format == "v2" {
+                assert!(!verified, "v2: flip at {at} passed verify");
+            }
         }
     }
 }

@@ -124,15 +124,16 @@ pub fn build_cached(spec: &ImageSpec, cache_dir: &Path) -> Result<GuestImage, St
     let key = cache_key(spec);
     let path = cache_dir.join(format!("guest-{key:016x}.img"));
     let listed_path = path.with_extension("count");
-    if path.is_file() {
-        if let Ok(text) = fs::read_to_string(&listed_path) {
-            if let Ok(listed) = text.trim().parse() {
-                let mut image = GuestImage::from_file(&path)
-                    .map_err(|e| format!("read {}: {e}", path.display()))?;
-                image.listed_files = listed;
-                return Ok(image);
-            }
-        }
+    // The `.count` file is written before the rename, so an image next to a
+    // readable count is complete.
+    if path.is_file()
+        && let Ok(text) = fs::read_to_string(&listed_path)
+        && let Ok(listed) = text.trim().parse()
+    {
+        let mut image =
+            GuestImage::from_file(&path).map_err(|e| format!("read {}: {e}", path.display()))?;
+        image.listed_files = listed;
+        return Ok(image);
     }
     // Build under a unique name and rename, so concurrent builders never see
     // a half-written image.

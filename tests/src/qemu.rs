@@ -57,7 +57,9 @@ impl Machine {
 /// list in the `GUEST_ACCEL` environment variable (e.g. `GUEST_ACCEL=tcg`).
 pub fn default_accel() -> Vec<String> {
     match std::env::var("GUEST_ACCEL") {
-        Ok(list) if !list.trim().is_empty() => list.split(',').map(|a| a.trim().to_string()).collect(),
+        Ok(list) if !list.trim().is_empty() => {
+            list.split(',').map(|a| a.trim().to_string()).collect()
+        }
         _ => vec!["kvm".to_string(), "tcg".to_string()],
     }
 }

@@ -25,19 +25,21 @@ use vfs::{FileType, FixedClock, MountFlags, OpenFlags, S_IFMT, Stat, Timespec, V
 
 /// Names the paths are built from: few, so operations collide.
 const NAMES: [&str; 4] = ["a", "b", "c", "d"];
-/// Symlink targets. Relative ones never climb above the link's directory (the
-/// two roots differ above that); absolute ones are rooted in the test
-/// directory on the Linux side.
-const LINK_TARGETS: [&str; 11] = [
-    "a", "b", "a/b", "c/d", "b/../a", "missing", "d/", "/a", "/b/c", "/", "/c/../d",
+/// Symlink targets. None may resolve above the test root on Linux, whose
+/// parent exists, where the VFS root is its own parent: relative targets never
+/// start with `..`, and there is no target `/` (`link/..` would then leave
+/// the root). Absolute targets are rooted in the test directory on Linux.
+const LINK_TARGETS: [&str; 10] = [
+    "a", "b", "a/b", "c/d", "b/../a", "missing", "d/", "/a", "/b/c", "/c/../d",
 ];
 /// Operations per seed.
 const OPS_PER_SEED: usize = 10_000;
 /// Whole-tree comparison interval.
 const FULL_CHECK_EVERY: usize = 250;
-const FIXED_SEEDS: [u64; 8] = [1, 2, 3, 4, 5, 6, 7, 0x5eed_f00d];
+/// Seeds 170 and 403 once caught an empty O_APPEND write moving the offset.
+const FIXED_SEEDS: [u64; 10] = [1, 2, 3, 4, 5, 6, 7, 170, 403, 0x5eed_f00d];
 const MAX_KEPT_FDS: usize = 4;
-/// Operations shown before a failure.
+/// Operations shown before a failure (env `DIFF_LOG=N` shows N).
 const LOG_TAIL: usize = 80;
 
 /// An operation's outcome, rendered for comparison and messages.
@@ -101,6 +103,10 @@ struct Harness {
     log: Vec<String>,
     /// Distinct (operation, vfs errno, linux errno) disagreements seen.
     errno_mismatches: Vec<(String, i32, i32, String)>,
+    /// Debugging a seed (`DIFF_TREES=1`): the Linux tree before each step,
+    /// shown when the step fails.
+    keep_tree_before: bool,
+    tree_before: String,
 }
 
 impl Harness {
@@ -117,22 +123,30 @@ impl Harness {
             kept: Vec::new(),
             log: Vec::new(),
             errno_mismatches: Vec::new(),
+            keep_tree_before: std::env::var_os("DIFF_TREES").is_some(),
+            tree_before: String::from("(run with DIFF_TREES=1 to see it)"),
         }
     }
 
-    fn vpath(rel: &str) -> String {
-        format!("/{rel}")
+    /// The path for the VFS: generated paths are already in its terms.
+    fn vpath(path: &str) -> String {
+        path.to_string()
     }
 
-    fn cpath(&self, rel: &str) -> CString {
-        let mut bytes = self.root.as_os_str().as_bytes().to_vec();
-        bytes.push(b'/');
-        bytes.extend_from_slice(rel.as_bytes());
+    /// The path for Linux: absolute ones are rooted in the test directory,
+    /// relative ones resolve from the process's working directory, which
+    /// `chdir` operations move in step with the VFS's.
+    fn cpath(&self, path: &str) -> CString {
+        let mut bytes = Vec::new();
+        if path.starts_with('/') {
+            bytes.extend_from_slice(self.root.as_os_str().as_bytes());
+        }
+        bytes.extend_from_slice(path.as_bytes());
         CString::new(bytes).unwrap()
     }
 
-    /// A random relative path of 1 to 3 names, sometimes with `.`, `..` or a
-    /// trailing slash.
+    /// A random path of 1 to 3 names, sometimes with `.`, `..` or a trailing
+    /// slash; mostly absolute, sometimes relative to the working directory.
     fn path(&mut self) -> String {
         let depth = match self.rng.u8(0..10) {
             0..=3 => 1,
@@ -154,6 +168,9 @@ impl Harness {
             2 => path.push_str("/."),
             3 => path = path.replacen('/', "//", 1),
             _ => {}
+        }
+        if self.rng.u8(0..5) != 0 {
+            path.insert(0, '/');
         }
         path
     }
@@ -216,13 +233,22 @@ impl Harness {
         let _ = writeln!(msg, "operation #{}: {op}", self.log.len());
         let _ = writeln!(msg, "  vfs:   {}", render(vfs));
         let _ = writeln!(msg, "  linux: {}", render(linux));
+        let _ = writeln!(
+            msg,
+            "tree before it (linux):\n{}",
+            indent(&self.tree_before)
+        );
         msg.push_str(&self.recent_log());
         panic!("{msg}");
     }
 
     /// The last operations, for failure messages (DIFF_SEED replays all).
     fn recent_log(&self) -> String {
-        let start = self.log.len().saturating_sub(LOG_TAIL);
+        let tail = std::env::var("DIFF_LOG")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(LOG_TAIL);
+        let start = self.log.len().saturating_sub(tail);
         let mut out = format!("the {} operations before it:\n", self.log.len() - start);
         for (i, line) in self.log.iter().enumerate().skip(start) {
             let _ = writeln!(out, "  #{i}: {line}");
@@ -242,10 +268,11 @@ impl Harness {
                     .any(|m| m.0 == kind && m.1 == *v && m.2 == *l)
                 {
                     let line = format!(
-                        "#{}: {op}: vfs {} but linux {}",
+                        "#{}: {op}: vfs {} but linux {}\n    tree at that point (linux):\n{}",
                         self.log.len(),
                         render(&vfs),
-                        render(&linux)
+                        render(&linux),
+                        indent(&linux_tree(&self.root, ""))
                     );
                     self.errno_mismatches.push((kind, *v, *l, line));
                 }
@@ -257,6 +284,9 @@ impl Harness {
     }
 
     fn step(&mut self) {
+        if self.keep_tree_before {
+            self.tree_before = linux_tree(&self.root, "");
+        }
         let choice = self.rng.u8(0..100);
         match choice {
             0..=9 => self.op_open_close(),
@@ -278,7 +308,9 @@ impl Harness {
             82..=83 => self.op_chmod(),
             84..=87 => self.op_keep_open(),
             88..=95 => self.op_kept_io(),
-            _ => self.op_close_kept(),
+            96 | 97 => self.op_close_kept(),
+            98 => self.op_chdir(),
+            _ => self.op_getcwd(),
         }
     }
 
@@ -507,7 +539,7 @@ impl Harness {
                 v.join(" ")
             })
             .map_err(|e| e.raw());
-        let linux = linux_readdir(&self.root.join(&path));
+        let linux = linux_readdir(&self.cpath(&path));
         self.compare(op, vfs, linux);
     }
 
@@ -524,6 +556,31 @@ impl Harness {
         let vfs = vfs.map(|st| render_vfs_stat(&st)).map_err(|e| e.raw());
         let linux = linux_stat(&self.cpath(&path), follow);
         self.compare(op, vfs, linux);
+    }
+
+    fn op_chdir(&mut self) {
+        let path = self.path();
+        let op = format!("chdir({path:?})");
+        let vfs = self
+            .vfs
+            .chdir(&Self::vpath(&path))
+            .map(|()| "ok".into())
+            .map_err(|e| e.raw());
+        let c = self.cpath(&path);
+        // SAFETY: a valid path.
+        let linux = lx(unsafe { libc::chdir(c.as_ptr()) } as i64).map(|_| "ok".into());
+        self.compare(op, vfs, linux);
+    }
+
+    fn op_getcwd(&mut self) {
+        let vfs = self.vfs.getcwd().map_err(|e| e.raw());
+        let linux = std::env::current_dir()
+            .map_err(|e| e.raw_os_error().unwrap_or(-1))
+            .map(|cwd| match cwd.strip_prefix(&self.root) {
+                Ok(rest) => format!("/{}", rest.display()),
+                Err(_) => format!("outside the root: {}", cwd.display()),
+            });
+        self.compare(String::from("getcwd()"), vfs, linux);
     }
 
     fn op_chmod(&mut self) {
@@ -722,6 +779,10 @@ impl Harness {
     }
 }
 
+fn indent(text: &str) -> String {
+    text.lines().map(|l| format!("      {l}\n")).collect()
+}
+
 fn render(outcome: &Outcome) -> String {
     match outcome {
         Ok(s) => format!("Ok({s})"),
@@ -775,7 +836,8 @@ fn linux_readlink(c: &CString, root: &Path) -> Outcome {
     })
 }
 
-fn linux_readdir(path: &Path) -> Outcome {
+fn linux_readdir(path: &CString) -> Outcome {
+    let path = Path::new(std::ffi::OsStr::from_bytes(path.as_bytes()));
     let entries = std::fs::read_dir(path).map_err(|e| e.raw_os_error().unwrap_or(-1))?;
     let mut v = Vec::new();
     for entry in entries {
@@ -876,7 +938,14 @@ fn run_seed(seed: u64) {
     let dir = tempfile::tempdir_in("/dev/shm")
         .or_else(|_| tempfile::tempdir())
         .unwrap();
+    // Same root permissions as the ramfs root (tempdir makes it 0700).
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
     let mut h = Harness::new(seed, dir.path());
+    std::env::set_current_dir(dir.path()).unwrap();
     for i in 0..OPS_PER_SEED {
         h.step();
         if (i + 1) % FULL_CHECK_EVERY == 0 {
@@ -885,6 +954,8 @@ fn run_seed(seed: u64) {
     }
     h.close_all();
     h.check_trees();
+    // Leave the directory before it is deleted.
+    std::env::set_current_dir("/").unwrap();
     if !h.errno_mismatches.is_empty() {
         let mut msg = format!("seed {seed}: errno disagreements (rerun: DIFF_SEED={seed}):\n");
         for (_, _, _, line) in &h.errno_mismatches {

@@ -461,23 +461,15 @@ fn qemu_no_disk_is_reported() {
 fn qemu_run_command_prints_a_file() {
     let kernel = kernel();
     let image = small_image();
-    let outcome = boot(&Boot::new(
-        "run",
-        Machine::Microvm,
-        &kernel,
-        Some(&image.path),
-        "run=cat /hello.txt",
-    ));
-    assert!(
-        outcome.output.contains("hello from the guest image"),
-        "run: {}\n{}",
-        outcome.describe(),
-        outcome.output
-    );
-    assert_eq!(
-        outcome.status,
-        Some(status::SUCCESS),
-        "run: {}",
-        outcome.describe()
-    );
+    // Quotes group the commands into one word (kernel/src/cmdline.rs).
+    let cmdline = r#"run="cat /hello.txt;ls /links;echo run-done""#;
+    let outcome = boot(&Boot::new("run", Machine::Microvm, &kernel, Some(&image.path), cmdline));
+    let context = format!("run: {}\n{}", outcome.describe(), outcome.output);
+    assert!(outcome.output.contains("hello from the guest image"), "{context}");
+    // ls lists the image's symlink directory, written by the generator.
+    for name in ["loop-a", "chain1", "dangling"] {
+        assert!(outcome.output.lines().any(|l| l.contains(name)), "no {name} in ls output: {context}");
+    }
+    assert!(outcome.output.contains("run-done"), "{context}");
+    assert_eq!(outcome.status, Some(status::SUCCESS), "{context}");
 }

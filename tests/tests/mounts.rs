@@ -68,6 +68,11 @@ fn standard_layout_and_mount_table() {
     let mut buf = [1u8; 8];
     assert_eq!(v.read(fd, &mut buf).unwrap(), 8);
     assert_eq!(buf, [0; 8]);
+    // read_file of an endless device stops at a bound instead of running on.
+    let zeros = v.read_file("/dev/zero").unwrap();
+    assert_eq!(zeros.len(), 1 << 20);
+    assert!(zeros.iter().all(|&b| b == 0));
+    assert!(v.read_file("/dev/null").unwrap().is_empty());
     let null = v.open("/dev/null", WR, 0).unwrap();
     assert_eq!(v.write(null, b"gone").unwrap(), 4);
     // statfs answers for the filesystem holding the path.
@@ -209,23 +214,44 @@ fn umount_is_busy_with_a_submount() {
 }
 
 #[test]
-fn umount_errors() {
+fn umount_of_a_non_mountpoint_is_einval() {
     let v = standard();
     v.mkdir("/plain", 0o755).unwrap();
     assert_eq!(v.umount("/plain"), Err(Errno::EINVAL));
-    assert_eq!(v.umount("/tmp/.."), Err(Errno::EBUSY), "that is /");
+    assert_eq!(v.umount("/tmp/."), Ok(()), "the mount root itself is fine");
+}
+
+#[test]
+fn umount_and_mount_of_the_root_are_ebusy() {
+    let v = standard();
     assert_eq!(v.umount("/"), Err(Errno::EBUSY));
+    assert_eq!(v.umount("/tmp/.."), Err(Errno::EBUSY), "that is /");
+    assert_eq!(
+        v.mount_fs(ramfs(), "none", "/", MountFlags::empty(), ""),
+        Err(Errno::EBUSY)
+    );
+}
+
+#[test]
+fn umount_or_mount_on_a_missing_path_is_enoent() {
+    let v = standard();
     assert_eq!(v.umount("/missing"), Err(Errno::ENOENT));
     assert_eq!(v.umount(""), Err(Errno::ENOENT));
+    assert_eq!(
+        v.mount_fs(ramfs(), "none", "/missing", MountFlags::empty(), ""),
+        Err(Errno::ENOENT)
+    );
+}
+
+#[test]
+fn mount_on_a_file_is_enotdir() {
+    let v = standard();
     v.write_file("/file", b"").unwrap();
     assert_eq!(
         v.mount_fs(ramfs(), "none", "/file", MountFlags::empty(), ""),
         Err(Errno::ENOTDIR)
     );
-    assert_eq!(
-        v.mount_fs(ramfs(), "none", "/missing", MountFlags::empty(), ""),
-        Err(Errno::ENOENT)
-    );
+    assert_eq!(v.mounts().len(), 3);
 }
 
 #[test]
@@ -451,4 +477,65 @@ fn mount_by_type_name_with_a_block_device_source() {
     assert_eq!(v.mkdir("/mnt/x", 0o755), Err(Errno::EROFS));
     // The device node is busy only through open fds, not through the mount.
     v.umount("/mnt").unwrap();
+}
+
+#[test]
+fn rofs_by_type_name_from_a_devfs_block_device() {
+    let v = standard();
+    v.register_fs("rofs", fs_rofs::new_fs).unwrap();
+    let image_path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/data/osv-rofs-v1/golden-v1.rofs"
+    );
+    let image = std::fs::read(image_path).unwrap();
+    let disk: Arc<dyn BlockDevice> = Arc::new(RamDisk::from_bytes(512, image).read_only());
+    let devfs = DevFs::new(1);
+    devfs.add_block_device("vblk0", disk).unwrap();
+    v.umount("/dev").unwrap();
+    v.mount_fs(devfs, "devfs", "/dev", MountFlags::empty(), "")
+        .unwrap();
+    v.mkdir("/rootfs", 0o755).unwrap();
+    v.mount(
+        Some("/dev/vblk0"),
+        "/rootfs",
+        "rofs",
+        MountFlags::empty(),
+        "",
+    )
+    .unwrap();
+
+    let hostname = v.read_file("/rootfs/etc/hostname").unwrap();
+    assert_eq!(hostname.len(), 10);
+    assert_eq!(crc32fast::hash(&hostname), 0x460d_b61b);
+    assert_eq!(
+        v.stat("/rootfs/data/size-100003.bin").unwrap().size,
+        100_003
+    );
+    // Absolute targets resolve against the VFS root, not the image's root.
+    assert_eq!(v.readlink("/rootfs/links/loop1").unwrap(), "/links/loop2");
+    assert_eq!(v.stat("/rootfs/links/loop1"), Err(Errno::ENOENT));
+    // The backend is read-only even though the mount flags are not.
+    assert!(
+        v.mounts()
+            .last()
+            .unwrap()
+            .flags
+            .contains(MountFlags::RDONLY)
+    );
+    assert_eq!(
+        v.write_file("/rootfs/etc/hostname", b"x"),
+        Err(Errno::EROFS)
+    );
+    assert_eq!(v.mkdir("/rootfs/new", 0o755), Err(Errno::EROFS));
+    assert_eq!(v.unlink("/rootfs/etc/hostname"), Err(Errno::EROFS));
+    // `..` leaves the image back into ramfs.
+    assert_eq!(
+        v.stat("/rootfs/etc/../..").unwrap().ino,
+        v.stat("/").unwrap().ino
+    );
+    let fd = v.open("/rootfs/etc/hostname", RD, 0).unwrap();
+    assert_eq!(v.umount("/rootfs"), Err(Errno::EBUSY));
+    v.close(fd).unwrap();
+    v.umount("/rootfs").unwrap();
+    assert!(v.read_dir("/rootfs").unwrap().is_empty());
 }

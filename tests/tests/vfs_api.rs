@@ -152,6 +152,9 @@ fn open_append_writes_at_end() {
     v.write_file("/f", b"abc").unwrap();
     let fd = v.open("/f", WR | OpenFlags::O_APPEND, 0).unwrap();
     v.lseek(fd, 0, Whence::Set).unwrap();
+    // An empty write moves nothing, even with O_APPEND.
+    assert_eq!(v.write(fd, b"").unwrap(), 0);
+    assert_eq!(v.lseek(fd, 0, Whence::Cur).unwrap(), 0);
     v.write(fd, b"def").unwrap();
     assert_eq!(v.lseek(fd, 0, Whence::Cur).unwrap(), 6);
     v.close(fd).unwrap();
@@ -296,9 +299,16 @@ fn offsets_beyond_i64_are_einval() {
     assert_eq!(v.ftruncate(-1, u64::MAX), Err(Errno::EINVAL));
     assert_eq!(v.lseek(fd, i64::MAX, Whence::Set).unwrap(), i64::MAX as u64);
     assert_eq!(v.lseek(fd, 1, Whence::Cur), Err(Errno::EINVAL));
-    // Reading far past the end is just the end; writing at the last byte is EFBIG.
-    assert_eq!(v.read(fd, &mut buf).unwrap(), 0);
-    assert_eq!(v.write(fd, b"x"), Err(Errno::EFBIG));
+    // offset + length past i64::MAX is EINVAL (Linux's rw_verify_area);
+    // an empty transfer there is fine.
+    assert_eq!(v.read(fd, &mut buf), Err(Errno::EINVAL));
+    assert_eq!(v.write(fd, b"x"), Err(Errno::EINVAL));
+    assert_eq!(v.read(fd, &mut []).unwrap(), 0);
+    assert_eq!(
+        v.pread(fd, &mut buf, i64::MAX as u64 - 3),
+        Err(Errno::EINVAL)
+    );
+    assert_eq!(v.pread(fd, &mut buf, i64::MAX as u64 - 4).unwrap(), 0);
 }
 
 #[test]
@@ -490,6 +500,18 @@ fn getdents_has_dots_and_resumes_across_calls() {
     // Rewind starts over.
     assert_eq!(v.lseek(fd, 0, Whence::Set).unwrap(), 0);
     assert_eq!(v.getdents(fd, 100).unwrap().len(), 12);
+    // telldir/seekdir: a position taken between calls resumes there.
+    v.lseek(fd, 0, Whence::Set).unwrap();
+    v.getdents(fd, 5).unwrap();
+    let mark = v.lseek(fd, 0, Whence::Cur).unwrap();
+    let after_mark = v.getdents(fd, 3).unwrap();
+    v.getdents(fd, 100).unwrap();
+    assert_eq!(v.lseek(fd, mark as i64, Whence::Set).unwrap(), mark);
+    assert_eq!(v.getdents(fd, 3).unwrap(), after_mark);
+    assert_eq!(v.lseek(fd, 1, Whence::Set).unwrap(), 1);
+    assert_eq!(names(&v.getdents(fd, 1).unwrap()), [".."]);
+    assert_eq!(v.lseek(fd, -1, Whence::Set), Err(Errno::EINVAL));
+    assert_eq!(v.lseek(fd, 0, Whence::End), Err(Errno::EINVAL));
 }
 
 #[test]
@@ -567,58 +589,118 @@ fn read_dir_lists_without_dots() {
     assert_eq!(v.read_dir("/d/f"), Err(Errno::ENOTDIR));
 }
 
+/// /d (dir) with /d/sub (dir), /full (dir) holding /full/x, and /f (file).
+fn fixture() -> Vfs {
+    let v = vfs();
+    v.mkdir("/d", 0o755).unwrap();
+    v.mkdir("/d/sub", 0o755).unwrap();
+    v.mkdir("/full", 0o755).unwrap();
+    v.write_file("/full/x", b"").unwrap();
+    v.write_file("/f", b"").unwrap();
+    v
+}
+
 #[test]
-fn mkdir_errors() {
+fn mkdir_sets_mode_and_nlink() {
     let v = vfs();
     v.mkdir("/d", 0o700).unwrap();
-    assert_eq!(v.stat("/d").unwrap().mode, 0o040700);
-    assert_eq!(v.stat("/d").unwrap().nlink, 2);
-    assert_eq!(v.mkdir("/d", 0o755), Err(Errno::EEXIST));
-    assert_eq!(v.mkdir("/", 0o755), Err(Errno::EEXIST));
-    assert_eq!(v.mkdir("/d/.", 0o755), Err(Errno::EEXIST));
-    assert_eq!(v.mkdir("/d/..", 0o755), Err(Errno::EEXIST));
-    assert_eq!(v.mkdir("/x/y", 0o755), Err(Errno::ENOENT));
-    v.write_file("/f", b"").unwrap();
-    assert_eq!(v.mkdir("/f/y", 0o755), Err(Errno::ENOTDIR));
-    assert_eq!(v.mkdir("/f", 0o755), Err(Errno::EEXIST));
+    let st = v.stat("/d").unwrap();
+    assert_eq!((st.mode, st.nlink), (0o040700, 2));
     v.mkdir("/e/", 0o755).unwrap();
     assert_eq!(kind(&v, "/e"), FileType::Directory);
 }
 
 #[test]
-fn rmdir_errors() {
-    let v = vfs();
-    v.mkdir("/d", 0o755).unwrap();
-    v.write_file("/d/f", b"").unwrap();
-    assert_eq!(v.rmdir("/d"), Err(Errno::ENOTEMPTY));
-    assert_eq!(v.rmdir("/d/f"), Err(Errno::ENOTDIR));
-    assert_eq!(v.rmdir("/d/."), Err(Errno::EINVAL));
-    assert_eq!(v.rmdir("/d/.."), Err(Errno::ENOTEMPTY));
-    assert_eq!(v.rmdir("/"), Err(Errno::EBUSY));
-    assert_eq!(v.rmdir("/nope"), Err(Errno::ENOENT));
-    v.unlink("/d/f").unwrap();
-    v.rmdir("/d/").unwrap();
-    assert_eq!(v.stat("/d"), Err(Errno::ENOENT));
+fn mkdir_existing_is_eexist() {
+    let v = fixture();
+    assert_eq!(v.mkdir("/d", 0o755), Err(Errno::EEXIST));
+    assert_eq!(v.mkdir("/f", 0o755), Err(Errno::EEXIST));
+    assert_eq!(v.mkdir("/", 0o755), Err(Errno::EEXIST));
+    assert_eq!(v.mkdir("/d/.", 0o755), Err(Errno::EEXIST));
+    assert_eq!(v.mkdir("/d/..", 0o755), Err(Errno::EEXIST));
 }
 
 #[test]
-fn unlink_errors() {
-    let v = vfs();
-    v.mkdir("/d", 0o755).unwrap();
-    v.write_file("/f", b"").unwrap();
-    assert_eq!(v.unlink("/d"), Err(Errno::EISDIR));
-    assert_eq!(v.unlink("/nope"), Err(Errno::ENOENT));
-    assert_eq!(v.unlink("/f/"), Err(Errno::ENOTDIR));
-    assert_eq!(v.unlink("/"), Err(Errno::EISDIR));
-    assert_eq!(v.unlink("/d/."), Err(Errno::EISDIR));
-    assert_eq!(v.unlink("/f/x"), Err(Errno::ENOTDIR));
+fn mkdir_missing_parent_is_enoent() {
+    let v = fixture();
+    assert_eq!(v.mkdir("/x/y", 0o755), Err(Errno::ENOENT));
+}
+
+#[test]
+fn mkdir_under_a_file_is_enotdir() {
+    let v = fixture();
+    assert_eq!(v.mkdir("/f/y", 0o755), Err(Errno::ENOTDIR));
+}
+
+#[test]
+fn rmdir_removes_an_empty_dir() {
+    let v = fixture();
+    v.rmdir("/d/sub/").unwrap();
+    assert_eq!(v.stat("/d/sub"), Err(Errno::ENOENT));
+    assert_eq!(v.stat("/d").unwrap().nlink, 2);
+}
+
+#[test]
+fn rmdir_non_empty_is_enotempty() {
+    let v = fixture();
+    assert_eq!(v.rmdir("/full"), Err(Errno::ENOTEMPTY));
+    assert_eq!(v.rmdir("/d/.."), Err(Errno::ENOTEMPTY));
+}
+
+#[test]
+fn rmdir_file_is_enotdir() {
+    let v = fixture();
+    assert_eq!(v.rmdir("/f"), Err(Errno::ENOTDIR));
+}
+
+#[test]
+fn rmdir_dot_is_einval() {
+    let v = fixture();
+    assert_eq!(v.rmdir("/d/."), Err(Errno::EINVAL));
+}
+
+#[test]
+fn rmdir_root_is_ebusy() {
+    let v = fixture();
+    assert_eq!(v.rmdir("/"), Err(Errno::EBUSY));
+}
+
+#[test]
+fn rmdir_missing_is_enoent() {
+    let v = fixture();
+    assert_eq!(v.rmdir("/nope"), Err(Errno::ENOENT));
+}
+
+#[test]
+fn unlink_removes_a_file_and_a_symlink_not_its_target() {
+    let v = fixture();
     v.unlink("/f").unwrap();
     assert_eq!(v.stat("/f"), Err(Errno::ENOENT));
-    // Unlinking a symlink removes the link, not its target.
     v.write_file("/t", b"").unwrap();
     v.symlink("/t", "/l").unwrap();
     v.unlink("/l").unwrap();
     assert!(v.stat("/t").is_ok());
+}
+
+#[test]
+fn unlink_directory_is_eisdir() {
+    let v = fixture();
+    assert_eq!(v.unlink("/d"), Err(Errno::EISDIR));
+    assert_eq!(v.unlink("/"), Err(Errno::EISDIR));
+    assert_eq!(v.unlink("/d/."), Err(Errno::EISDIR));
+}
+
+#[test]
+fn unlink_missing_is_enoent() {
+    let v = fixture();
+    assert_eq!(v.unlink("/nope"), Err(Errno::ENOENT));
+}
+
+#[test]
+fn unlink_file_with_trailing_slash_is_enotdir() {
+    let v = fixture();
+    assert_eq!(v.unlink("/f/"), Err(Errno::ENOTDIR));
+    assert_eq!(v.unlink("/f/x"), Err(Errno::ENOTDIR));
 }
 
 #[test]
@@ -639,16 +721,29 @@ fn hard_links_share_ino_and_nlink() {
 }
 
 #[test]
-fn link_errors() {
-    let v = vfs();
-    v.mkdir("/d", 0o755).unwrap();
-    v.write_file("/f", b"").unwrap();
+fn link_directory_is_eperm() {
+    let v = fixture();
     assert_eq!(v.link("/d", "/d2"), Err(Errno::EPERM));
+}
+
+#[test]
+fn link_onto_existing_is_eexist() {
+    let v = fixture();
     assert_eq!(v.link("/f", "/d"), Err(Errno::EEXIST));
+    assert_eq!(v.link("/f", "/full/x"), Err(Errno::EEXIST));
+}
+
+#[test]
+fn link_missing_source_or_parent_is_enoent() {
+    let v = fixture();
     assert_eq!(v.link("/nope", "/x"), Err(Errno::ENOENT));
     assert_eq!(v.link("/f", "/nodir/x"), Err(Errno::ENOENT));
     assert_eq!(v.link("/f", "/g/"), Err(Errno::ENOENT));
-    // link does not follow a symlink: it links the symlink itself.
+}
+
+#[test]
+fn link_does_not_follow_a_symlink() {
+    let v = fixture();
     v.symlink("/f", "/l").unwrap();
     v.link("/l", "/l2").unwrap();
     assert_eq!(kind(&v, "/l2"), FileType::Symlink);
@@ -721,29 +816,48 @@ fn rename_moves_directories_with_contents() {
 }
 
 #[test]
-fn rename_errors() {
-    let v = vfs();
-    v.mkdir("/d", 0o755).unwrap();
-    v.mkdir("/d/sub", 0o755).unwrap();
-    v.mkdir("/full", 0o755).unwrap();
-    v.write_file("/full/x", b"").unwrap();
-    v.write_file("/f", b"").unwrap();
+fn rename_directory_into_its_own_subtree_is_einval() {
+    let v = fixture();
     assert_eq!(v.rename("/d", "/d/sub/inside"), Err(Errno::EINVAL));
     assert_eq!(v.rename("/d", "/d/inside"), Err(Errno::EINVAL));
+    assert!(v.stat("/d/sub").is_ok());
+}
+
+#[test]
+fn rename_onto_non_empty_dir_is_enotempty() {
+    let v = fixture();
     assert_eq!(v.rename("/d", "/full"), Err(Errno::ENOTEMPTY));
+    // The target is an ancestor of the source: also ENOTEMPTY, as Linux.
+    assert_eq!(v.rename("/d/sub", "/d"), Err(Errno::ENOTEMPTY));
+}
+
+#[test]
+fn rename_file_onto_dir_is_eisdir() {
+    let v = fixture();
     assert_eq!(v.rename("/f", "/d"), Err(Errno::EISDIR));
+    assert!(v.stat("/f").is_ok());
+}
+
+#[test]
+fn rename_dir_onto_file_is_enotdir() {
+    let v = fixture();
     assert_eq!(v.rename("/d", "/f"), Err(Errno::ENOTDIR));
+    assert_eq!(v.rename("/f/", "/g"), Err(Errno::ENOTDIR));
+}
+
+#[test]
+fn rename_missing_is_enoent() {
+    let v = fixture();
     assert_eq!(v.rename("/nope", "/x"), Err(Errno::ENOENT));
     assert_eq!(v.rename("/f", "/nodir/x"), Err(Errno::ENOENT));
+}
+
+#[test]
+fn rename_dot_or_dotdot_is_ebusy() {
+    let v = fixture();
     assert_eq!(v.rename("/d/.", "/x"), Err(Errno::EBUSY));
     assert_eq!(v.rename("/f", "/d/.."), Err(Errno::EBUSY));
-    assert_eq!(v.rename("/f/", "/g"), Err(Errno::ENOTDIR));
     assert_eq!(v.rename("/d/sub", "/d/sub/.."), Err(Errno::EBUSY));
-    // The directory being renamed is an ancestor of the target's parent: ENOTEMPTY.
-    assert_eq!(v.rename("/d/sub", "/d"), Err(Errno::ENOTEMPTY));
-    // Nothing moved.
-    assert!(v.stat("/d/sub").is_ok());
-    assert!(v.stat("/f").is_ok());
 }
 
 #[test]
@@ -986,6 +1100,43 @@ fn nothing_mounted() {
 }
 
 #[test]
+fn concurrent_renames_and_lookups_stay_consistent() {
+    let v = Arc::new(vfs());
+    v.mkdir("/a", 0o755).unwrap();
+    v.write_file("/a/x", b"payload").unwrap();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let renamer = {
+        let (v, stop) = (v.clone(), stop.clone());
+        std::thread::spawn(move || {
+            for i in 0..2000 {
+                let (from, to) = if i % 2 == 0 {
+                    ("/a/x", "/a/y")
+                } else {
+                    ("/a/y", "/a/x")
+                };
+                v.rename(from, to).unwrap();
+            }
+            stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        })
+    };
+    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+        for p in ["/a/x", "/a/y"] {
+            match v.read_file(p) {
+                Ok(data) => {
+                    assert_eq!(data, b"payload");
+                }
+                Err(e) => assert_eq!(e, Errno::ENOENT),
+            }
+        }
+    }
+    renamer.join().unwrap();
+    // 2000 renames end where they started, and the cache agrees with ramfs.
+    assert_eq!(v.read_file("/a/x").unwrap(), b"payload");
+    assert_eq!(v.stat("/a/y"), Err(Errno::ENOENT));
+    assert_eq!(names(&v.read_dir("/a").unwrap()), ["x"]);
+}
+
+#[test]
 fn vfs_is_shared_between_threads() {
     let v = Arc::new(vfs());
     v.mkdir("/d", 0o755).unwrap();
@@ -1009,4 +1160,63 @@ fn vfs_is_shared_between_threads() {
         h.join().unwrap();
     }
     assert_eq!(v.read_dir("/d").unwrap().len(), 400);
+}
+
+#[test]
+fn random_paths_and_descriptors_never_panic() {
+    let v = vfs();
+    v.mkdir("/a", 0o755).unwrap();
+    v.write_file("/a/f", b"data").unwrap();
+    v.symlink("..", "/a/up").unwrap();
+    v.symlink("/a/loop", "/a/loop").unwrap();
+    let mut rng = fastrand::Rng::with_seed(0x5eed);
+    let pieces = [
+        "a",
+        "f",
+        "up",
+        "loop",
+        ".",
+        "..",
+        "",
+        "x",
+        "\0",
+        "é",
+        &"n".repeat(256),
+    ];
+    for _ in 0..20_000 {
+        let mut path = String::new();
+        if rng.bool() {
+            path.push('/');
+        }
+        for _ in 0..rng.usize(0..6) {
+            path.push_str(pieces[rng.usize(..pieces.len())]);
+            for _ in 0..rng.usize(0..3) {
+                path.push('/');
+            }
+        }
+        let fd = rng.i32(-3..8);
+        let mut buf = [0u8; 16];
+        let _ = match rng.u8(0..14) {
+            0 => v.stat(&path).map(|_| ()),
+            1 => v.lstat(&path).map(|_| ()),
+            2 => v
+                .open(&path, OpenFlags::from_bits_retain(rng.u32(..)), 0o644)
+                .map(|_| ()),
+            3 => v.mkdir(&path, 0o755),
+            4 => v.rmdir(&path),
+            5 => v.unlink(&path),
+            6 => v.rename(&path, "/a/g"),
+            7 => v.symlink(&path, "/a/s"),
+            8 => v.readlink(&path).map(|_| ()),
+            9 => v.read(fd, &mut buf).map(|_| ()),
+            10 => v.pwrite(fd, b"x", rng.u64(..)).map(|_| ()),
+            11 => v.lseek(fd, rng.i64(..), Whence::Cur).map(|_| ()),
+            12 => v.getdents(fd, rng.usize(0..4)).map(|_| ()),
+            _ => v.close(fd),
+        };
+    }
+    // The tree is still usable afterwards.
+    assert!(v.stat("/").is_ok());
+    v.chdir("/").unwrap();
+    assert_eq!(v.getcwd().unwrap(), "/");
 }

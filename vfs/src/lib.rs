@@ -15,6 +15,12 @@
 //!   flags.
 //! - `path`: allocation-free path splitting and syntax checks.
 //!
+//! # Cache bounds
+//! Positive dentries live as long as their names do (unlink, rmdir, rename
+//! and umount drop them), so the cache grows with the files a program
+//! touches, never beyond the filesystems' own size. Negative dentries are
+//! capped (the oldest go first).
+//!
 //! # Locks and their order
 //! All locks are `spin` locks. Taken in this order, never the reverse:
 //! `registry` → `tree` → `vnodes` → `files` → an open file's `dir_pos`.
@@ -511,15 +517,18 @@ impl Vfs {
             None
         };
         let mut tree = self.tree.write();
-        let rec_mountpoint = match (mountpoint, tree.root) {
+        let (root, rec_mountpoint) = match (mountpoint, tree.root) {
             (None, None) => {
                 let root = tree.new_root(root_vnode, None)?;
                 tree.root = Some(root);
                 tree.cwd = Some(root);
                 tree.pin(root);
-                None
+                (root, None)
             }
             (None, Some(_)) => return Err(Errno::EBUSY),
+            // Path walks start at the root without crossing mounts on it (as
+            // Linux), so such a mount could never be seen: use pivot_root.
+            (Some(mp), Some(ns_root)) if mp == ns_root => return Err(Errno::EBUSY),
             (Some(mp), _) => {
                 // Another mount may have landed here meanwhile: stack on it.
                 let mp = tree.follow_mounts(mp);
@@ -528,12 +537,8 @@ impl Vfs {
                 }
                 let root = tree.new_root(root_vnode, Some(mp))?;
                 tree.get_mut(mp)?.mounted = Some(root);
-                Some(mp)
+                (root, Some(mp))
             }
-        };
-        let root = match rec_mountpoint {
-            Some(mp) => tree.get(mp)?.mounted.ok_or(Errno::EIO)?,
-            None => tree.root.ok_or(Errno::EIO)?,
         };
         tree.mounts.push(MountRec {
             shared,
@@ -861,6 +866,10 @@ impl Vfs {
         if !file.writable() {
             return Err(Errno::EBADF);
         }
+        // As Linux: an empty write does not even move an O_APPEND offset.
+        if buf.is_empty() {
+            return Ok(0);
+        }
         let offset = if file.flags.contains(OpenFlags::O_APPEND) {
             file.vnode.inode.getattr()?.size
         } else {
@@ -898,14 +907,7 @@ impl Vfs {
     pub fn lseek(&self, fd: Fd, offset: i64, whence: Whence) -> VfsResult<u64> {
         let file = self.file(fd)?;
         if file.vnode.is_dir() {
-            // Directories rewind only; their position is a readdir cookie.
-            return match (whence, offset) {
-                (Whence::Set, 0) => {
-                    *file.dir_pos.lock() = DirPos::Dot;
-                    Ok(0)
-                }
-                _ => Err(Errno::EINVAL),
-            };
+            return seek_dir(&file, offset, whence);
         }
         let base = match whence {
             Whence::Set => 0,
@@ -1316,7 +1318,13 @@ impl Vfs {
     }
 
     fn read_all(&self, fd: Fd) -> VfsResult<Vec<u8>> {
-        let size = self.fstat(fd)?.size;
+        let stat = self.fstat(fd)?;
+        let size = stat.size;
+        // A device such as /dev/zero never ends: stop after a bounded amount.
+        let limit = match stat.file_type() {
+            Some(FileType::Regular) => usize::MAX,
+            _ => 1 << 20,
+        };
         let mut data = Vec::new();
         // Sized to the file plus one byte, so the end shows as a short read.
         let hint = usize::try_from(size)
@@ -1332,7 +1340,8 @@ impl Vfs {
             data.resize(data.capacity(), 0);
             let n = self.read(fd, data.get_mut(len..).ok_or(Errno::EIO)?)?;
             data.truncate(len + n);
-            if n == 0 {
+            if n == 0 || data.len() >= limit {
+                data.truncate(limit);
                 return Ok(data);
             }
         }
@@ -1363,6 +1372,32 @@ impl Vfs {
     }
 }
 
+/// lseek on a directory: the position is the getdents cookie (0 is ".",
+/// 1 is "..", a backend cookie `c` is `c + 2`), so telldir/seekdir work.
+fn seek_dir(file: &OpenFile, offset: i64, whence: Whence) -> VfsResult<u64> {
+    let mut pos = file.dir_pos.lock();
+    let current = match *pos {
+        DirPos::Dot => 0,
+        DirPos::DotDot => 1,
+        DirPos::Backend(c) => c.checked_add(2).ok_or(Errno::EOVERFLOW)?,
+    };
+    let target = match whence {
+        Whence::Set => i128::from(offset),
+        Whence::Cur => i128::from(current) + i128::from(offset),
+        Whence::End => return Err(Errno::EINVAL),
+    };
+    let target = u64::try_from(target).map_err(|_| Errno::EINVAL)?;
+    if target > MAX_OFFSET {
+        return Err(Errno::EINVAL);
+    }
+    *pos = match target {
+        0 => DirPos::Dot,
+        1 => DirPos::DotDot,
+        c => DirPos::Backend(c - 2),
+    };
+    Ok(target)
+}
+
 fn dir_entry(ino: InodeNo, name: &str) -> DirEntry {
     DirEntry {
         ino,
@@ -1377,8 +1412,18 @@ fn stat_of(vnode: &Vnode) -> VfsResult<Stat> {
     Ok(stat)
 }
 
+/// EINVAL when `offset + len` passes the largest file offset, as Linux's
+/// `rw_verify_area`.
+fn check_range(offset: u64, len: usize) -> VfsResult<()> {
+    match offset.checked_add(len as u64) {
+        Some(end) if end <= MAX_OFFSET => Ok(()),
+        _ => Err(Errno::EINVAL),
+    }
+}
+
 /// Read at `offset` straight into the caller's buffer.
 fn read_into(vnode: &Vnode, offset: u64, buf: &mut [u8]) -> VfsResult<usize> {
+    check_range(offset, buf.len())?;
     if vnode.is_dir() {
         return Err(Errno::EISDIR);
     }
@@ -1389,21 +1434,15 @@ fn read_into(vnode: &Vnode, offset: u64, buf: &mut [u8]) -> VfsResult<usize> {
     Ok(n.min(buf.len()))
 }
 
-/// Write at `offset`, never past the largest file offset.
+/// Write at `offset` straight from the caller's buffer.
 fn write_from(vnode: &Vnode, offset: u64, buf: &[u8]) -> VfsResult<usize> {
+    check_range(offset, buf.len())?;
     if vnode.is_dir() {
         return Err(Errno::EISDIR);
     }
     if buf.is_empty() {
         return Ok(0);
     }
-    let room = MAX_OFFSET.saturating_sub(offset);
-    if room == 0 {
-        return Err(Errno::EFBIG);
-    }
-    let len = usize::try_from(room).unwrap_or(usize::MAX).min(buf.len());
-    let n = vnode
-        .inode
-        .write_at(offset, buf.get(..len).unwrap_or(buf))?;
-    Ok(n.min(len))
+    let n = vnode.inode.write_at(offset, buf)?;
+    Ok(n.min(buf.len()))
 }

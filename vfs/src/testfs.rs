@@ -17,6 +17,7 @@ pub struct TestFs {
     next_ino: Arc<AtomicU64>,
     read_only: bool,
     pub lookups: Arc<AtomicUsize>,
+    pub unmounts: AtomicUsize,
 }
 
 pub struct Node {
@@ -50,6 +51,7 @@ impl TestFs {
             next_ino,
             read_only,
             lookups,
+            unmounts: AtomicUsize::new(0),
         })
     }
 }
@@ -111,6 +113,10 @@ impl FileSystem for TestFs {
     }
     fn is_read_only(&self) -> bool {
         self.read_only
+    }
+    fn unmount(&self) -> VfsResult<()> {
+        self.unmounts.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
     fn statfs(&self) -> VfsResult<StatFs> {
         Ok(StatFs {

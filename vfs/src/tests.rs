@@ -225,3 +225,23 @@ fn open_excl_dot_and_creat_directory() {
         Err(Errno::EINVAL)
     );
 }
+
+#[test]
+fn unmount_reaches_the_backend_once_after_its_last_mount() {
+    let v = vfs();
+    v.mkdir("/m1", 0o755).unwrap();
+    v.mkdir("/m2", 0o755).unwrap();
+    let fs = TestFs::new(false);
+    v.mount_fs(fs.clone(), "none", "/m1", MountFlags::empty(), "")
+        .unwrap();
+    v.mount_fs(fs.clone(), "none", "/m2", MountFlags::empty(), "")
+        .unwrap();
+    v.write_file("/m1/f", b"shared").unwrap();
+    assert_eq!(v.read_file("/m2/f").unwrap(), b"shared");
+    // Two mounts of one instance are still two mounts: EXDEV between them.
+    assert_eq!(v.rename("/m1/f", "/m2/g"), Err(Errno::EXDEV));
+    v.umount("/m1").unwrap();
+    assert_eq!(fs.unmounts.load(core::sync::atomic::Ordering::Relaxed), 0);
+    v.umount("/m2").unwrap();
+    assert_eq!(fs.unmounts.load(core::sync::atomic::Ordering::Relaxed), 1);
+}

@@ -37,16 +37,18 @@ impl DentryId {
 }
 
 pub(crate) struct Dentry {
-    /// Parent in the same filesystem; a filesystem root is its own parent.
-    pub parent: DentryId,
-    pub name: Box<str>,
-    /// None for a negative entry.
-    pub vnode: Option<Arc<Vnode>>,
-    /// The vnode's type, kept here so a path walk need not touch the vnode.
-    pub file_type: Option<FileType>,
     pub children: Children,
     /// Root dentry of the mount on top of this one.
     pub mounted: Option<DentryId>,
+    /// The vnode's type, kept here so a path walk need not touch the vnode.
+    pub file_type: Option<FileType>,
+    /// False once removed from its parent (deleted, or its mount went away).
+    pub hashed: bool,
+    /// None for a negative entry.
+    pub vnode: Option<Arc<Vnode>>,
+    /// Parent in the same filesystem; a filesystem root is its own parent.
+    pub parent: DentryId,
+    pub name: Box<str>,
     /// For a mount's root dentry: the dentry it is mounted on.
     pub covers: Option<DentryId>,
     pub mount_id: u64,
@@ -55,8 +57,6 @@ pub(crate) struct Dentry {
     pub version: u64,
     /// References that keep an unhashed dentry's slot (the cwd).
     pub pins: u32,
-    /// False once removed from its parent (deleted, or its mount went away).
-    pub hashed: bool,
 }
 
 struct Slot {

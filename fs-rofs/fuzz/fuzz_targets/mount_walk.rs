@@ -51,9 +51,34 @@ fn visit(inode: &Arc<dyn Inode>, depth: usize, visits: &mut usize) {
     }
 }
 
+/// Recompute a v2 image's checksums, so mutations reach the table checks
+/// instead of stopping at a CRC mismatch.
+fn reseal(image: &mut [u8]) {
+    if image.len() < fs_rofs::format::SUPERBLOCK_SIZE {
+        return;
+    }
+    let le64 = |at: usize| image.get(at..at + 8).map(|b| u64::from_le_bytes(b.try_into().unwrap()));
+    let (Some(offset), Some(len)) = (le64(56), le64(64)) else { return };
+    let region = usize::try_from(offset)
+        .ok()
+        .zip(usize::try_from(len).ok())
+        .and_then(|(o, l)| image.get(o..o.checked_add(l)?));
+    if let Some(region) = region {
+        let crc = crc32fast::hash(region);
+        image[72..76].copy_from_slice(&crc.to_le_bytes());
+    }
+    let crc = fs_rofs::format::superblock_crc(&image[..fs_rofs::format::SUPERBLOCK_SIZE]);
+    let at = fs_rofs::format::SB_CRC_OFFSET;
+    image[at..at + 4].copy_from_slice(&crc.to_le_bytes());
+}
+
 fuzz_target!(|data: &[u8]| {
     let Some((&flags, image)) = data.split_first() else { return };
-    let dev: Arc<dyn BlockDevice> = Arc::new(RamDisk::from_bytes(512, image.to_vec()));
+    let mut image = image.to_vec();
+    if flags & 2 != 0 {
+        reseal(&mut image);
+    }
+    let dev: Arc<dyn BlockDevice> = Arc::new(RamDisk::from_bytes(512, image));
     let _ = fs_rofs::inspect(&*dev);
     let _ = fs_rofs::verify(&*dev);
     let options = if flags & 1 != 0 { "verify" } else { "" };

@@ -6,7 +6,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 use core::fmt::Write;
 
-use vfs::{DirEntry, Errno, FileType, Fd, MountFlags, OpenFlags, Stat, Vfs, VfsResult};
+use vfs::{DirEntry, Errno, Fd, FileType, MountFlags, OpenFlags, Stat, Vfs, VfsResult};
 
 use super::{Flow, Out};
 
@@ -32,6 +32,7 @@ commands:
   find [PATH] [-name GLOB] [-type f|d|l]
   hexdump [-s OFFSET] [-n LENGTH] FILE
   crc32 FILE...                 CRC32 and size, as in /crc32.list
+  readspeed PATH [BUFSIZE]      read a file or device with BUFSIZE reads (default 4M), show MiB/s
   cd DIR, pwd, sync, uptime, help, poweroff
   debug-panic, debug-fault      trigger a kernel panic / a page fault (exit code 4)";
 
@@ -57,10 +58,14 @@ pub fn dispatch(vfs: &Vfs, args: &[&str], out: &mut Out) -> Flow {
         "find" => find(vfs, rest, out),
         "hexdump" => hexdump(vfs, rest, out),
         "crc32" => crc32(vfs, rest, out),
+        "readspeed" => readspeed(vfs, rest, out),
         "cd" => cd(vfs, rest),
-        "pwd" => vfs.getcwd().map(|p| {
-            let _ = writeln!(out, "{p}");
-        }).map_err(|e| Error::Errno(String::new(), e)),
+        "pwd" => vfs
+            .getcwd()
+            .map(|p| {
+                let _ = writeln!(out, "{p}");
+            })
+            .map_err(|e| Error::Errno(String::new(), e)),
         "sync" => vfs.sync().map_err(|e| Error::Errno(String::new(), e)),
         "uptime" => {
             let ms = crate::time::now_ns() / 1_000_000;
@@ -145,7 +150,11 @@ pub fn write_all(vfs: &Vfs, fd: Fd, mut data: &[u8]) -> VfsResult<()> {
 }
 
 fn join(dir: &str, name: &str) -> String {
-    if dir.ends_with('/') { format!("{dir}{name}") } else { format!("{dir}/{name}") }
+    if dir.ends_with('/') {
+        format!("{dir}{name}")
+    } else {
+        format!("{dir}/{name}")
+    }
 }
 
 fn sorted_dir(vfs: &Vfs, path: &str) -> VfsResult<Vec<DirEntry>> {
@@ -192,7 +201,11 @@ fn format_time(secs: i64) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02} {:02}:{:02}", rem / 3600, rem % 3600 / 60)
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}",
+        rem / 3600,
+        rem % 3600 / 60
+    )
 }
 
 fn long_line(vfs: &Vfs, path: &str, name: &str, st: &Stat, out: &mut Out) {
@@ -213,10 +226,10 @@ fn long_line(vfs: &Vfs, path: &str, name: &str, st: &Stat, out: &mut Out) {
         format_time(st.mtime.sec),
         name
     );
-    if FileType::from_mode(st.mode) == Some(FileType::Symlink) {
-        if let Ok(target) = vfs.readlink(path) {
-            let _ = write!(out, " -> {target}");
-        }
+    if FileType::from_mode(st.mode) == Some(FileType::Symlink)
+        && let Ok(target) = vfs.readlink(path)
+    {
+        let _ = write!(out, " -> {target}");
     }
     let _ = writeln!(out);
 }
@@ -336,10 +349,10 @@ fn stat(vfs: &Vfs, args: &[&str], out: &mut Out) -> CmdResult {
             None => "unknown",
         };
         let _ = write!(out, "  File: {path}");
-        if kind == "symbolic link" {
-            if let Ok(t) = vfs.readlink(path) {
-                let _ = write!(out, " -> {t}");
-            }
+        if kind == "symbolic link"
+            && let Ok(t) = vfs.readlink(path)
+        {
+            let _ = write!(out, " -> {t}");
         }
         let _ = writeln!(out);
         let _ = writeln!(
@@ -347,7 +360,11 @@ fn stat(vfs: &Vfs, args: &[&str], out: &mut Out) -> CmdResult {
             "  Size: {}\tBlocks: {}\tIO Block: {}\t{kind}",
             st.size, st.blocks, st.blksize
         );
-        let _ = writeln!(out, "Device: {}\tInode: {}\tLinks: {}\tRdev: {}", st.dev, st.ino, st.nlink, st.rdev);
+        let _ = writeln!(
+            out,
+            "Device: {}\tInode: {}\tLinks: {}\tRdev: {}",
+            st.dev, st.ino, st.nlink, st.rdev
+        );
         let _ = writeln!(
             out,
             "Access: ({:04o}/{})\tUid: {}\tGid: {}",
@@ -356,8 +373,18 @@ fn stat(vfs: &Vfs, args: &[&str], out: &mut Out) -> CmdResult {
             st.uid,
             st.gid
         );
-        for (label, t) in [("Access", st.atime), ("Modify", st.mtime), ("Change", st.ctime)] {
-            let _ = writeln!(out, "{label}: {}:{:02}.{:09}", format_time(t.sec), t.sec.rem_euclid(60), t.nsec);
+        for (label, t) in [
+            ("Access", st.atime),
+            ("Modify", st.mtime),
+            ("Change", st.ctime),
+        ] {
+            let _ = writeln!(
+                out,
+                "{label}: {}:{:02}.{:09}",
+                format_time(t.sec),
+                t.sec.rem_euclid(60),
+                t.nsec
+            );
         }
     }
     Ok(())
@@ -382,7 +409,10 @@ fn mkdir(vfs: &Vfs, args: &[&str]) -> CmdResult {
             prefix.push_str(part);
             match vfs.mkdir(&prefix, 0o755) {
                 Ok(()) => {}
-                Err(Errno::EEXIST) if vfs.stat(&prefix).is_ok_and(|s| s.file_type() == Some(FileType::Directory)) => {}
+                Err(Errno::EEXIST)
+                    if vfs
+                        .stat(&prefix)
+                        .is_ok_and(|s| s.file_type() == Some(FileType::Directory)) => {}
                 Err(e) => return Err(Error::Errno(prefix, e)),
             }
             prefix.push('/');
@@ -422,7 +452,11 @@ fn rm(vfs: &Vfs, args: &[&str]) -> CmdResult {
     for path in paths {
         let result = match vfs.lstat(path) {
             Ok(st) if st.file_type() == Some(FileType::Directory) => {
-                if recursive { remove_tree(vfs, path) } else { Err(Errno::EISDIR) }
+                if recursive {
+                    remove_tree(vfs, path)
+                } else {
+                    Err(Errno::EISDIR)
+                }
             }
             Ok(_) => vfs.unlink(path),
             Err(e) => Err(e),
@@ -438,7 +472,9 @@ fn rm(vfs: &Vfs, args: &[&str]) -> CmdResult {
 
 /// `dst`, or `dst/basename(src)` when `dst` is an existing directory.
 fn destination(vfs: &Vfs, src: &str, dst: &str) -> String {
-    let is_dir = vfs.stat(dst).is_ok_and(|s| s.file_type() == Some(FileType::Directory));
+    let is_dir = vfs
+        .stat(dst)
+        .is_ok_and(|s| s.file_type() == Some(FileType::Directory));
     if is_dir {
         let base = src.trim_end_matches('/').rsplit('/').next().unwrap_or(src);
         join(dst, base)
@@ -474,7 +510,11 @@ fn cp(vfs: &Vfs, args: &[&str]) -> CmdResult {
     let target = destination(vfs, src, dst);
     let mode = vfs.stat(src).map_err(at(src))?.mode & 0o777;
     let out = vfs
-        .open(&target, OpenFlags::O_WRONLY | OpenFlags::O_CREAT | OpenFlags::O_TRUNC, mode)
+        .open(
+            &target,
+            OpenFlags::O_WRONLY | OpenFlags::O_CREAT | OpenFlags::O_TRUNC,
+            mode,
+        )
         .map_err(at(&target))?;
     let mut write_error = None;
     let read = read_chunks(vfs, src, |data| {
@@ -504,7 +544,9 @@ fn touch(vfs: &Vfs, args: &[&str]) -> CmdResult {
         return Err(usage("touch FILE..."));
     }
     for path in args {
-        let fd = vfs.open(path, OpenFlags::O_WRONLY | OpenFlags::O_CREAT, 0o644).map_err(at(path))?;
+        let fd = vfs
+            .open(path, OpenFlags::O_WRONLY | OpenFlags::O_CREAT, 0o644)
+            .map_err(at(path))?;
         let _ = vfs.close(fd);
     }
     Ok(())
@@ -523,12 +565,14 @@ fn human(bytes: u64) -> String {
 
 fn df(vfs: &Vfs, args: &[&str], out: &mut Out) -> CmdResult {
     let mounts = vfs.mounts();
-    let _ = writeln!(out, "{:<14} {:<6} {:>8} {:>8} {:>8} {:>5} Mounted on", "Filesystem", "Type", "Size", "Used", "Avail", "Use%");
+    let _ = writeln!(
+        out,
+        "{:<14} {:<6} {:>8} {:>8} {:>8} {:>5} Mounted on",
+        "Filesystem", "Type", "Size", "Used", "Avail", "Use%"
+    );
     for m in &mounts {
-        if let Some(path) = args.first() {
-            if *path != m.target {
-                continue;
-            }
+        if args.first().is_some_and(|path| *path != m.target) {
+            continue;
         }
         match vfs.statfs(&m.target) {
             Ok(s) => {
@@ -536,7 +580,11 @@ fn df(vfs: &Vfs, args: &[&str], out: &mut Out) -> CmdResult {
                 let size = s.blocks.saturating_mul(bs);
                 let used = s.blocks.saturating_sub(s.blocks_free).saturating_mul(bs);
                 let avail = s.blocks_available.saturating_mul(bs);
-                let pct = if size == 0 { 0 } else { used.saturating_mul(100).div_ceil(size) };
+                let pct = if size == 0 {
+                    0
+                } else {
+                    used.saturating_mul(100).div_ceil(size)
+                };
                 let _ = writeln!(
                     out,
                     "{:<14} {:<6} {:>8} {:>8} {:>8} {:>4}% {}",
@@ -550,7 +598,18 @@ fn df(vfs: &Vfs, args: &[&str], out: &mut Out) -> CmdResult {
                 );
             }
             Err(e) => {
-                let _ = writeln!(out, "{:<14} {:<6} {:>8} {:>8} {:>8} {:>5} {} ({})", m.source, m.fs_type, "-", "-", "-", "-", m.target, e.name());
+                let _ = writeln!(
+                    out,
+                    "{:<14} {:<6} {:>8} {:>8} {:>8} {:>5} {} ({})",
+                    m.source,
+                    m.fs_type,
+                    "-",
+                    "-",
+                    "-",
+                    "-",
+                    m.target,
+                    e.name()
+                );
             }
         }
     }
@@ -560,9 +619,21 @@ fn df(vfs: &Vfs, args: &[&str], out: &mut Out) -> CmdResult {
 fn mount(vfs: &Vfs, args: &[&str], out: &mut Out) -> CmdResult {
     if args.is_empty() {
         for m in vfs.mounts() {
-            let ro = if m.flags.contains(MountFlags::RDONLY) { "ro" } else { "rw" };
-            let opts = if m.options.is_empty() { String::new() } else { format!(",{}", m.options) };
-            let _ = writeln!(out, "{} on {} type {} ({ro}{opts})", m.source, m.target, m.fs_type);
+            let ro = if m.flags.contains(MountFlags::RDONLY) {
+                "ro"
+            } else {
+                "rw"
+            };
+            let opts = if m.options.is_empty() {
+                String::new()
+            } else {
+                format!(",{}", m.options)
+            };
+            let _ = writeln!(
+                out,
+                "{} on {} type {} ({ro}{opts})",
+                m.source, m.target, m.fs_type
+            );
         }
         return Ok(());
     }
@@ -595,7 +666,8 @@ fn mount(vfs: &Vfs, args: &[&str], out: &mut Out) -> CmdResult {
         return Err(usage("mount -t TYPE [-o OPTS] [-r] SOURCE|none TARGET"));
     };
     let source = if source == "none" { None } else { Some(source) };
-    vfs.mount(source, target, fs_type, flags, &options).map_err(at(target))
+    vfs.mount(source, target, fs_type, flags, &options)
+        .map_err(at(target))
 }
 
 fn umount(vfs: &Vfs, args: &[&str]) -> CmdResult {
@@ -635,7 +707,11 @@ fn find(vfs: &Vfs, args: &[&str], out: &mut Out) -> CmdResult {
     while i < args.len() {
         match args[i] {
             "-name" => {
-                name = Some(*args.get(i + 1).ok_or_else(|| usage("find [PATH] [-name GLOB] [-type f|d|l]"))?);
+                name = Some(
+                    *args
+                        .get(i + 1)
+                        .ok_or_else(|| usage("find [PATH] [-name GLOB] [-type f|d|l]"))?,
+                );
                 i += 1;
             }
             "-type" => {
@@ -657,7 +733,8 @@ fn find(vfs: &Vfs, args: &[&str], out: &mut Out) -> CmdResult {
     let root_type = vfs.lstat(root).map_err(at(root))?.file_type();
     let matches = |path: &str, t: Option<FileType>| {
         let base = path.rsplit('/').next().unwrap_or(path);
-        name.is_none_or(|n| glob(n.as_bytes(), base.as_bytes())) && kind.is_none_or(|k| Some(k) == t)
+        name.is_none_or(|n| glob(n.as_bytes(), base.as_bytes()))
+            && kind.is_none_or(|k| Some(k) == t)
     };
     let mut stack = vec![(root.to_string(), root_type)];
     while let Some((path, t)) = stack.pop() {
@@ -693,8 +770,18 @@ fn hexdump(vfs: &Vfs, args: &[&str], out: &mut Out) -> CmdResult {
     let mut iter = args.iter();
     while let Some(&a) = iter.next() {
         match a {
-            "-s" => offset = iter.next().and_then(|v| parse_number(v)).ok_or_else(|| usage(USAGE))?,
-            "-n" => length = iter.next().and_then(|v| parse_number(v)).ok_or_else(|| usage(USAGE))?,
+            "-s" => {
+                offset = iter
+                    .next()
+                    .and_then(|v| parse_number(v))
+                    .ok_or_else(|| usage(USAGE))?
+            }
+            "-n" => {
+                length = iter
+                    .next()
+                    .and_then(|v| parse_number(v))
+                    .ok_or_else(|| usage(USAGE))?
+            }
             f if file.is_none() => file = Some(f),
             _ => return Err(usage(USAGE)),
         }
@@ -730,7 +817,16 @@ fn hexdump(vfs: &Vfs, args: &[&str], out: &mut Out) -> CmdResult {
                     }
                 }
             }
-            let text: String = row.iter().map(|&b| if (0x20..0x7f).contains(&b) { b as char } else { '.' }).collect();
+            let text: String = row
+                .iter()
+                .map(|&b| {
+                    if (0x20..0x7f).contains(&b) {
+                        b as char
+                    } else {
+                        '.'
+                    }
+                })
+                .collect();
             let _ = writeln!(out, "  |{text}|");
         }
         pos += n as u64;
@@ -752,6 +848,41 @@ fn crc32(vfs: &Vfs, args: &[&str], out: &mut Out) -> CmdResult {
         let size = read_chunks(vfs, path, |data| hasher.update(data)).map_err(at(path))?;
         let _ = writeln!(out, "{:08x} {size} {path}", hasher.finalize());
     }
+    Ok(())
+}
+
+fn readspeed(vfs: &Vfs, args: &[&str], out: &mut Out) -> CmdResult {
+    const USAGE: &str = "readspeed PATH [BUFSIZE]";
+    let (path, size) = match args {
+        [path] => (*path, 4 << 20),
+        [path, size] => (*path, parse_number(size).ok_or_else(|| usage(USAGE))?),
+        _ => return Err(usage(USAGE)),
+    };
+    let size = usize::try_from(size).ok().filter(|&s| s > 0).ok_or_else(|| usage(USAGE))?;
+    let mut buf = Vec::new();
+    buf.try_reserve_exact(size)
+        .map_err(|_| Error::Errno(path.to_string(), Errno::ENOMEM))?;
+    buf.resize(size, 0);
+    let fd = vfs.open(path, OpenFlags::O_RDONLY, 0).map_err(at(path))?;
+    let start = crate::time::now_ns();
+    let mut total = 0u64;
+    let result = loop {
+        match vfs.read(fd, &mut buf) {
+            Ok(0) => break Ok(()),
+            Ok(n) => total += n as u64,
+            Err(e) => break Err(Error::Errno(path.to_string(), e)),
+        }
+    };
+    let ns = (crate::time::now_ns() - start).max(1);
+    let _ = vfs.close(fd);
+    result?;
+    let mib_s = total as u128 * 1_000_000_000 / ns as u128 / (1 << 20);
+    let _ = writeln!(
+        out,
+        "{total} bytes in {}.{:03} ms: {mib_s} MiB/s",
+        ns / 1_000_000,
+        ns / 1000 % 1000
+    );
     Ok(())
 }
 

@@ -63,14 +63,23 @@ fn run_one(vfs: &Vfs, cmd: &parse::Command) -> Flow {
     let flow = commands::dispatch(vfs, &args, &mut out);
     if let (Some(redirect), Out::Buffer(data)) = (&cmd.redirect, out) {
         let mut flags = OpenFlags::O_WRONLY | OpenFlags::O_CREAT;
-        flags |= if redirect.append { OpenFlags::O_APPEND } else { OpenFlags::O_TRUNC };
+        flags |= if redirect.append {
+            OpenFlags::O_APPEND
+        } else {
+            OpenFlags::O_TRUNC
+        };
         let result = vfs.open(&redirect.path, flags, 0o644).and_then(|fd| {
             let written = commands::write_all(vfs, fd, &data);
             let closed = vfs.close(fd);
             written.and(closed)
         });
         if let Err(e) = result {
-            println!("{}: {}: {}", args.first().copied().unwrap_or(""), redirect.path, e);
+            println!(
+                "{}: {}: {}",
+                args.first().copied().unwrap_or(""),
+                redirect.path,
+                e
+            );
         }
     }
     flow

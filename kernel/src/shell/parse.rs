@@ -64,7 +64,11 @@ impl Builder {
             }
             return Ok(());
         }
-        out.push(Command { args, redirect, line });
+        out.push(Command {
+            args,
+            redirect,
+            line,
+        });
         Ok(())
     }
 }
@@ -178,9 +182,21 @@ mod tests {
     #[test]
     fn redirections() {
         let cmds = parse_script("echo hello > /tmp/x; echo more >>/tmp/x").unwrap();
-        assert_eq!(cmds[0].redirect, Some(Redirect { path: "/tmp/x".into(), append: false }));
+        assert_eq!(
+            cmds[0].redirect,
+            Some(Redirect {
+                path: "/tmp/x".into(),
+                append: false
+            })
+        );
         assert_eq!(args(&cmds[0]), ["echo", "hello"]);
-        assert_eq!(cmds[1].redirect, Some(Redirect { path: "/tmp/x".into(), append: true }));
+        assert_eq!(
+            cmds[1].redirect,
+            Some(Redirect {
+                path: "/tmp/x".into(),
+                append: true
+            })
+        );
         let cmds = parse_script("echo a>b").unwrap();
         assert_eq!(args(&cmds[0]), ["echo", "a"]);
         assert_eq!(cmds[0].redirect.as_ref().unwrap().path, "b");

@@ -58,7 +58,13 @@ fn run() -> Result<(), String> {
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
-            "--runs" => runs = args.next().and_then(|n| n.parse().ok()).filter(|&n| n > 0).ok_or("--runs needs a number")?,
+            "--runs" => {
+                runs = args
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .filter(|&n| n > 0)
+                    .ok_or("--runs needs a number")?
+            }
             "--machine" => {
                 machines = match args.next().as_deref() {
                     Some("microvm") => vec![Machine::Microvm],
@@ -74,7 +80,12 @@ fn run() -> Result<(), String> {
     let spec = ImageSpec::full();
     let image = guest_image::build_cached(&spec, &guest_image::default_cache_dir())?;
     let kernel = qemu::build_kernel()?;
-    println!("image {} ({:.1} MiB), kernel {}", image.path.display(), image.size as f64 / 1048576.0, kernel.display());
+    println!(
+        "image {} ({:.1} MiB), kernel {}",
+        image.path.display(),
+        image.size as f64 / 1048576.0,
+        kernel.display()
+    );
     println!("accelerators: {}", qemu::default_accel().join(", "));
 
     let mut table: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
@@ -83,15 +94,30 @@ fn run() -> Result<(), String> {
         let mut samples: BTreeMap<String, Vec<f64>> = BTreeMap::new();
         let mut walls = Vec::new();
         for run in 0..runs {
-            let mut boot = Boot::new(&format!("{}#{run}", machine.name()), machine, &kernel, Some(&image.path), "bench");
+            let mut boot = Boot::new(
+                &format!("{}#{run}", machine.name()),
+                machine,
+                &kernel,
+                Some(&image.path),
+                "bench",
+            );
             boot.memory = "256M".into();
             boot.timeout = Duration::from_secs(300);
             boot.stream = false;
             let outcome = qemu::boot(&boot)?;
             if outcome.status != Some(status::SUCCESS) || !outcome.output.contains("BENCH-DONE") {
-                return Err(format!("{}: {}\n{}", boot.name, outcome.describe(), outcome.output));
+                return Err(format!(
+                    "{}: {}\n{}",
+                    boot.name,
+                    outcome.describe(),
+                    outcome.output
+                ));
             }
-            for line in outcome.output.lines().filter(|l| l.starts_with("RESULT-ERROR")) {
+            for line in outcome
+                .output
+                .lines()
+                .filter(|l| l.starts_with("RESULT-ERROR"))
+            {
                 println!("{}: {line}", boot.name);
             }
             for (name, value) in qemu::parse_results(&outcome.output) {
@@ -100,15 +126,29 @@ fn run() -> Result<(), String> {
             walls.push(outcome.elapsed.as_secs_f64() * 1000.0);
         }
         for (name, _) in FIGURES {
-            table.entry(name).or_default().push(samples.get(*name).map(|v| median(v)).unwrap_or(f64::NAN));
+            table
+                .entry(name)
+                .or_default()
+                .push(samples.get(*name).map(|v| median(v)).unwrap_or(f64::NAN));
         }
         host_ms.push(walls);
     }
 
     println!();
-    println!("In-guest benchmark, median of {runs} boot(s) each; ratio = Linux anchor / ours (> 1: faster than Linux)");
-    let header: Vec<String> = machines.iter().map(|m| format!("{:>12}", m.name())).collect();
-    println!("{:<20} {} {:>8} {:>14}   {}", "figure", header.join(""), "unit", "Linux anchor", "ratio (per machine)");
+    println!(
+        "In-guest benchmark, median of {runs} boot(s) each; ratio = Linux anchor / ours (> 1: faster than Linux)"
+    );
+    let header: Vec<String> = machines
+        .iter()
+        .map(|m| format!("{:>12}", m.name()))
+        .collect();
+    println!(
+        "{:<20} {} {:>8} {:>14}   ratio (per machine)",
+        "figure",
+        header.join(""),
+        "unit",
+        "Linux anchor"
+    );
     for (name, unit) in FIGURES {
         let values = &table[name];
         let cells: Vec<String> = values.iter().map(|v| format!("{v:>12.3}")).collect();
@@ -123,17 +163,40 @@ fn run() -> Result<(), String> {
             Some((linux, higher_is_better)) => {
                 let ratios: Vec<String> = values
                     .iter()
-                    .map(|&ours| format!("{:.1}x", if higher_is_better { ours / linux } else { linux / ours }))
+                    .map(|&ours| {
+                        format!(
+                            "{:.1}x",
+                            if higher_is_better {
+                                ours / linux
+                            } else {
+                                linux / ours
+                            }
+                        )
+                    })
                     .collect();
                 (format!("{linux:.0}"), ratios.join(" "))
             }
             None => (String::new(), String::new()),
         };
-        println!("{name:<20} {} {unit:>8} {anchor_text:>14}   {ratios}", cells.join(""));
+        println!(
+            "{name:<20} {} {unit:>8} {anchor_text:>14}   {ratios}",
+            cells.join("")
+        );
     }
-    let walls: Vec<String> = host_ms.iter().map(|w| format!("{:>12.0}", median(w))).collect();
-    println!("{:<20} {} {:>8}", "qemu-start-to-exit", walls.join(""), "ms");
-    println!("(big = {} MiB; Linux anchors: Linux 6.x under TCG, boot to init, EROFS mount, cold 64 MiB read)", spec.big_bytes >> 20);
+    let walls: Vec<String> = host_ms
+        .iter()
+        .map(|w| format!("{:>12.0}", median(w)))
+        .collect();
+    println!(
+        "{:<20} {} {:>8}",
+        "qemu-start-to-exit",
+        walls.join(""),
+        "ms"
+    );
+    println!(
+        "(big = {} MiB; Linux anchors: Linux 6.x under TCG, boot to init, EROFS mount, cold 64 MiB read)",
+        spec.big_bytes >> 20
+    );
 
     println!();
     report_kernel_size(&kernel);
@@ -153,10 +216,23 @@ fn report_kernel_size(kernel: &Path) {
     let built = std::fs::metadata(kernel).map(|m| m.len()).unwrap_or(0);
     // The release profile strips already; binutils strip shows whether anything is left.
     let stripped = std::env::temp_dir().join(format!("kernel-stripped-{}", std::process::id()));
-    let strip_ok = Command::new("strip").arg("-o").arg(&stripped).arg(kernel).status().is_ok_and(|s| s.success());
-    match strip_ok.then(|| std::fs::metadata(&stripped).map(|m| m.len()).ok()).flatten() {
-        Some(size) => println!("kernel size: {built} bytes as built, {size} bytes after `strip` ({:.1} KiB)", size as f64 / 1024.0),
-        None => println!("kernel size: {built} bytes as built (release profile strips; `strip` unavailable)"),
+    let strip_ok = Command::new("strip")
+        .arg("-o")
+        .arg(&stripped)
+        .arg(kernel)
+        .status()
+        .is_ok_and(|s| s.success());
+    match strip_ok
+        .then(|| std::fs::metadata(&stripped).map(|m| m.len()).ok())
+        .flatten()
+    {
+        Some(size) => println!(
+            "kernel size: {built} bytes as built, {size} bytes after `strip` ({:.1} KiB)",
+            size as f64 / 1024.0
+        ),
+        None => println!(
+            "kernel size: {built} bytes as built (release profile strips; `strip` unavailable)"
+        ),
     }
     let _ = std::fs::remove_file(&stripped);
 }
@@ -165,13 +241,26 @@ fn report_kernel_size(kernel: &Path) {
 fn smallest_memory(kernel: &Path, image: &Path) -> Result<(), String> {
     let mut smallest = None;
     for memory in ["64M", "32M", "16M", "8M", "4M"] {
-        let mut boot = Boot::new(&format!("mem-{memory}"), Machine::Microvm, kernel, Some(image), "run=poweroff");
+        let mut boot = Boot::new(
+            &format!("mem-{memory}"),
+            Machine::Microvm,
+            kernel,
+            Some(image),
+            "run=poweroff",
+        );
         boot.memory = memory.into();
         boot.timeout = Duration::from_secs(60);
         boot.stream = false;
         let outcome = qemu::boot(&boot)?;
         let ok = outcome.status == Some(status::SUCCESS);
-        println!("-m {memory:>4}: {}", if ok { "boots".to_string() } else { format!("fails ({})", outcome.describe()) });
+        println!(
+            "-m {memory:>4}: {}",
+            if ok {
+                "boots".to_string()
+            } else {
+                format!("fails ({})", outcome.describe())
+            }
+        );
         if ok {
             smallest = Some(memory);
         } else {
