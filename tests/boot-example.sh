@@ -35,8 +35,11 @@ QEMU=(qemu-system-x86_64 -machine microvm -nodefaults -no-reboot -display none -
       -drive "file=$IMG,if=none,id=d0,format=raw,readonly=on" -device virtio-blk-device,drive=d0
       -append "run=/etc/demo.sh")
 
+# Print the command so it can be copied: quote only the words that need it.
 echo "== booting:"
-printf '%q ' "${QEMU[@]}"
+for word in "${QEMU[@]}"; do
+    if [[ $word =~ ^[A-Za-z0-9_./=,:+-]+$ ]]; then printf '%s ' "$word"; else printf "'%s' " "$word"; fi
+done
 echo
 echo
 
@@ -53,7 +56,7 @@ if [ "$status" -ne 1 ]; then
     echo "FAILED: QEMU exited with status $status (kernel exit code $(( status >> 1 )) if odd; see kernel/src/main.rs)"
     exit 1
 fi
-if ! grep -qx $'hello\r\?' "$LOG"; then
+if ! tr -d '\r' < "$LOG" | grep -qx hello; then
     echo "FAILED: the guest did not read back what it wrote to /tmp/x"
     exit 1
 fi

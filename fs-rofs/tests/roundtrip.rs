@@ -356,12 +356,23 @@ fn check(format: Format, block_size: u32) {
                 0
             }
     );
+    let image_len = bytes.len() as u64;
     let info = fs_rofs::inspect(&*disk(bytes)).unwrap();
     assert_eq!(
         info.dirents as usize,
         expect.len() - 1,
         "one entry per path but the root"
     );
+    assert_eq!(
+        (info.files, info.dirs, info.symlinks),
+        (summary.files, summary.dirs, summary.symlinks)
+    );
+    assert_eq!(info.inodes, info.files + info.dirs + info.symlinks);
+    assert_eq!(info.image_bytes, image_len);
+    if format == Format::V2 {
+        assert_eq!(info.data_bytes, summary.data_bytes);
+        assert!(info.metadata_crc32.is_some() && info.superblock_crc32.is_some());
+    }
 }
 
 /// The same tree read through `vfs::Vfs` (path resolution, descriptors).

@@ -4,6 +4,9 @@
 //! for MMIO such as PCI ECAM and virtio-mmio), our own GDT with a 64-bit code
 //! segment, enter long mode, zero `.bss` and call `kernel_main`.
 //!
+//! Below the stack sits a guard page that `idt::init` unmaps, so a stack
+//! overflow faults (handled on a separate stack) instead of corrupting `.bss`.
+//!
 //! Work before paging is kept minimal: on some hypervisors every instruction
 //! there is slow, so the page tables are built by the assembler, not by a loop.
 
@@ -69,6 +72,7 @@ pvh_start64:
 
     .section .data.boot_pt, "aw"
     .balign 4096
+.global boot_pml4
 boot_pml4:
     .quad boot_pdpt + 0x3
     .fill 511, 8, 0
@@ -78,6 +82,7 @@ boot_pdpt:
     .quad boot_pd + 0x2003
     .quad boot_pd + 0x3003
     .fill 508, 8, 0
+.global boot_pd
 boot_pd:
     .set pde_index, 0
     .rept 1536
@@ -90,17 +95,25 @@ boot_pd:
     .endr
 
     .balign 8
+    .global boot_gdt
 boot_gdt:
     .quad 0
     .quad 0x00AF9A000000FFFF
     .quad 0x00CF92000000FFFF
+    /* TSS descriptor (16 bytes), filled in by idt::init */
+    .quad 0
+    .quad 0
 boot_gdt_end:
 boot_gdt_ptr:
     .word boot_gdt_end - boot_gdt - 1
     .long boot_gdt
 
     .section .boot_stack, "aw", @nobits
-    .balign 16
+    .balign 4096
+    /* Unmapped by idt::init: an overflow faults instead of corrupting .bss. */
+    .global boot_stack_guard
+boot_stack_guard:
+    .skip 4096
 boot_stack:
     .skip {stack_size}
 boot_stack_top:

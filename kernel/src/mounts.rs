@@ -183,11 +183,17 @@ pub fn mount_table(env: &MountEnv, table: &[MountEntry]) -> Result<u64, Fatal> {
 fn mount_logged(env: &MountEnv, entry: &MountEntry, origin: &str) {
     match mount_entry(env, entry) {
         Ok(()) => log::info!("mounted {}{origin}", describe(entry)),
-        Err(f) => log::error!(
-            "cannot mount {}{origin}: {}",
-            describe(entry),
-            failure_text(&f)
-        ),
+        Err(f) => {
+            let hint = match f {
+                Failure::Errno(Errno::ENOENT, _) => " (the mount point must exist in the image)",
+                _ => "",
+            };
+            log::error!(
+                "cannot mount {}{origin}: {}{hint}",
+                describe(entry),
+                failure_text(&f)
+            );
+        }
     }
 }
 

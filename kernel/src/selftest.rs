@@ -406,6 +406,10 @@ fn rofs_ranges(vfs: &Vfs, expect: &Expect) -> Outcome {
         let want_len = number(words, 3, "range")? as usize;
         let want_crc = u32::from_str_radix(word(words, 4, "range")?, 16)
             .map_err(|_| "range: bad CRC".to_string())?;
+        // The buffer size comes from a file: bound it before allocating.
+        ensure(len <= 16 << 20, || {
+            format!("range {path} @{offset}: length {len} too large")
+        })?;
         let fd = open(vfs, path, OpenFlags::O_RDONLY, 0)?;
         with_fd(vfs, fd, |fd| {
             let mut buf = vec![0u8; len];

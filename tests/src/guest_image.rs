@@ -104,15 +104,16 @@ impl GuestImage {
     }
 }
 
-/// Where cached images and scratch files go: `<target>/guest-images`, found
-/// from the running executable (the first ancestor holding cargo's
-/// `CACHEDIR.TAG`), or `std::env::temp_dir()` when run from elsewhere.
+/// Where cached images and scratch files go: `<target>/tmp/guest-images`
+/// (the integration tests' `CARGO_TARGET_TMPDIR`), the target dir found from
+/// the running executable as the first ancestor holding cargo's
+/// `CACHEDIR.TAG`; `std::env::temp_dir()` when run from elsewhere.
 pub fn default_cache_dir() -> PathBuf {
     let exe = std::env::current_exe().unwrap_or_default();
     let target = exe
         .ancestors()
         .find(|dir| dir.join("CACHEDIR.TAG").is_file())
-        .map(Path::to_path_buf);
+        .map(|t| t.join("tmp"));
     target
         .unwrap_or_else(std::env::temp_dir)
         .join("guest-images")

@@ -36,8 +36,10 @@ const LINK_TARGETS: [&str; 10] = [
 const OPS_PER_SEED: usize = 10_000;
 /// Whole-tree comparison interval.
 const FULL_CHECK_EVERY: usize = 250;
-/// Seeds 170 and 403 once caught an empty O_APPEND write moving the offset.
-const FIXED_SEEDS: [u64; 10] = [1, 2, 3, 4, 5, 6, 7, 170, 403, 0x5eed_f00d];
+/// Seeds 170 and 403 caught an empty O_APPEND write moving the offset; 470
+/// a rename into a removed working directory answering EINVAL/ENOTDIR where
+/// Linux says ENOENT.
+const FIXED_SEEDS: [u64; 11] = [1, 2, 3, 4, 5, 6, 7, 170, 403, 470, 0x5eed_f00d];
 const MAX_KEPT_FDS: usize = 4;
 /// Operations shown before a failure (env `DIFF_LOG=N` shows N).
 const LOG_TAIL: usize = 80;
@@ -663,7 +665,32 @@ impl Harness {
             self.kept[i].linux_fd,
             self.kept[i].what.clone(),
         );
-        match self.rng.u8(0..6) {
+        match self.rng.u8(0..7) {
+            // A duplicate shares the offset (checked by later reads/seeks).
+            6 if self.kept.len() < MAX_KEPT_FDS => {
+                let op = format!("dup({what})");
+                let vfs = self.vfs.dup(vfd).map_err(|e| e.raw());
+                // SAFETY: duplicating a descriptor we own.
+                let linux = lx(unsafe { libc::fcntl(lfd, libc::F_DUPFD_CLOEXEC, 0) } as i64);
+                match (vfs, linux) {
+                    (Ok(vfs_fd), Ok(linux_fd)) => {
+                        let dup_what = format!("fd[{}]=dup of {what}", self.kept.len());
+                        self.compare(op, Ok(dup_what.clone()), Ok(dup_what.clone()));
+                        self.kept.push(Kept {
+                            vfs_fd,
+                            linux_fd: linux_fd as i32,
+                            what: dup_what,
+                        });
+                    }
+                    (vfs, linux) => {
+                        let (vfs, linux) = (
+                            vfs.map(|fd| format!("fd {fd}")),
+                            linux.map(|fd| format!("fd {fd}")),
+                        );
+                        self.compare(op, vfs, linux);
+                    }
+                }
+            }
             // lseek on a directory: Linux's tmpfs takes any position, the
             // VFS only a rewind (its positions are readdir cookies). Both
             // are valid (positions are filesystem-specific), so not compared.
