@@ -92,7 +92,16 @@ fn report(vector: usize, frame: &InterruptStackFrame, error: Option<u64>) -> ! {
         let cr2: u64;
         // SAFETY: reading CR2 has no side effects.
         unsafe { asm!("mov {}, cr2", out(reg) cr2, options(nomem, nostack)) };
-        println!("  faulting address {cr2:#x}");
+        let guard = &raw const boot_stack_guard as u64;
+        let overflow = (guard..guard + 4096).contains(&cr2);
+        println!(
+            "  faulting address {cr2:#x}{}",
+            if overflow {
+                " (kernel stack overflow)"
+            } else {
+                ""
+            }
+        );
     }
     arch::exit(crate::EXIT_PANIC)
 }
@@ -182,7 +191,8 @@ fn load_tss() {
     // SAFETY: single-threaded boot; the TSS and GDT are statics nobody else
     // touches, and the descriptor written is a valid available 64-bit TSS.
     unsafe {
-        (*(&raw mut TSS)).ist[0] = ist_top;
+        let tss = &raw mut TSS;
+        (*tss).ist[0] = ist_top;
         let base = &raw const TSS as u64;
         let limit = (core::mem::size_of::<Tss>() - 1) as u64;
         let low = (limit & 0xffff)

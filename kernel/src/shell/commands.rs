@@ -34,7 +34,8 @@ commands:
   crc32 FILE...                 CRC32 and size, as in /crc32.list
   readspeed PATH [BUFSIZE]      read a file or device with BUFSIZE reads (default 4M), show MiB/s
   cd DIR, pwd, sync, uptime, help, poweroff
-  debug-panic, debug-fault      trigger a kernel panic / a page fault (exit code 4)";
+  debug-panic, debug-fault, debug-overflow
+                                trigger a panic / a page fault / a stack overflow (exit code 4)";
 
 /// Run one command. Errors are printed to the console as `cmd: path: ERRNO (text)`.
 pub fn dispatch(vfs: &Vfs, args: &[&str], out: &mut Out) -> Flow {
@@ -79,6 +80,10 @@ pub fn dispatch(vfs: &Vfs, args: &[&str], out: &mut Out) -> Flow {
         "poweroff" | "exit" | "halt" => return Flow::PowerOff,
         // Diagnostics, so tests can check the panic and exception paths.
         "debug-panic" => panic!("debug-panic command"),
+        "debug-overflow" => {
+            crate::println!("{}", recurse(0));
+            Ok(())
+        }
         "debug-fault" => {
             // Above the 4 GiB identity map: a page fault.
             // SAFETY: deliberately faults; the exception handler exits the VM.
@@ -884,6 +889,13 @@ fn readspeed(vfs: &Vfs, args: &[&str], out: &mut Out) -> CmdResult {
         ns / 1000 % 1000
     );
     Ok(())
+}
+
+/// Unbounded recursion for `debug-overflow`; `black_box` keeps every frame.
+#[allow(unconditional_recursion)]
+fn recurse(depth: u64) -> u64 {
+    let frame = core::hint::black_box([depth; 64]);
+    frame[0] + recurse(core::hint::black_box(depth + 1))
 }
 
 fn cd(vfs: &Vfs, args: &[&str]) -> CmdResult {
