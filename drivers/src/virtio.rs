@@ -24,6 +24,7 @@ use alloc::alloc::{Layout, alloc_zeroed, dealloc};
 use alloc::vec::Vec;
 use core::arch::asm;
 use core::ptr::NonNull;
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use virtio_drivers::device::blk::{SECTOR_SIZE, VirtIOBlk};
 use virtio_drivers::transport::mmio::{MmioTransport, VirtIOHeader};
@@ -117,6 +118,17 @@ pub struct VirtioBlk {
     read_only: bool,
     max_request_bytes: usize,
     location: Location,
+    requests: AtomicU64,
+    bytes: AtomicU64,
+}
+
+/// Request counters of one disk, for diagnostics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Read and write requests sent to the device.
+    pub requests: u64,
+    /// Bytes they moved.
+    pub bytes: u64,
 }
 
 // SAFETY: the driver holds raw pointers to identity-mapped MMIO and DMA memory
@@ -148,6 +160,8 @@ impl VirtioBlk {
                 inner: spin::Mutex::new(blk),
                 max_request_bytes,
                 location,
+                requests: AtomicU64::new(0),
+                bytes: AtomicU64::new(0),
             }),
             Err(e) => {
                 log::warn!("virtio-blk at {location}: init failed: {e:?}");
@@ -164,6 +178,19 @@ impl VirtioBlk {
     /// The largest single request this driver sends.
     pub fn max_request_bytes(&self) -> usize {
         self.max_request_bytes
+    }
+
+    /// Requests and bytes so far.
+    pub fn stats(&self) -> Stats {
+        Stats {
+            requests: self.requests.load(Ordering::Relaxed),
+            bytes: self.bytes.load(Ordering::Relaxed),
+        }
+    }
+
+    fn count(&self, bytes: usize) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        self.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
     }
 }
 
@@ -183,6 +210,7 @@ impl BlockDevice for VirtioBlk {
         for chunk in buf.chunks_mut(self.max_request_bytes) {
             let id = usize::try_from(block).map_err(|_| BlockError::OutOfRange)?;
             dev.read_blocks(id, chunk).map_err(|_| BlockError::Io)?;
+            self.count(chunk.len());
             block += (chunk.len() / SECTOR_SIZE) as u64;
         }
         Ok(())
@@ -198,6 +226,7 @@ impl BlockDevice for VirtioBlk {
         for chunk in buf.chunks(self.max_request_bytes) {
             let id = usize::try_from(block).map_err(|_| BlockError::OutOfRange)?;
             dev.write_blocks(id, chunk).map_err(|_| BlockError::Io)?;
+            self.count(chunk.len());
             block += (chunk.len() / SECTOR_SIZE) as u64;
         }
         Ok(())

@@ -144,8 +144,9 @@ extern "C" fn kernel_main(start_info: u64) -> ! {
     if config.mode == Mode::Bench {
         println!("BENCH-INIT");
     }
-    let console_us = time::now_ns() / 1000;
+    let console_tsc = arch::rdtsc();
     let tsc_hz = time::calibrate();
+    let console_us = time::tsc_to_ns(console_tsc) / 1000;
     log::info!(
         "unikernel: {} KiB heap, TSC {}.{:03} MHz, console up at {} us",
         heap_bytes >> 10,
@@ -245,6 +246,20 @@ extern "C" fn kernel_main(start_info: u64) -> ! {
     }
 }
 
+/// The virtio disks, for request statistics.
+static VIRTIO_DISKS: spin::Once<Vec<Arc<drivers::virtio::VirtioBlk>>> = spin::Once::new();
+
+/// Requests and bytes of all virtio disks so far.
+pub fn disk_stats() -> drivers::virtio::Stats {
+    let mut total = drivers::virtio::Stats::default();
+    for disk in VIRTIO_DISKS.get().map(Vec::as_slice).unwrap_or(&[]) {
+        let s = disk.stats();
+        total.requests += s.requests;
+        total.bytes += s.bytes;
+    }
+    total
+}
+
 /// Find the virtio-blk disks (PCI first, then virtio-mmio) and name them
 /// vblk0, vblk1, ... in that order.
 fn probe_disks() -> Vec<Disk> {
@@ -258,6 +273,7 @@ fn probe_disks() -> Vec<Disk> {
         drivers::virtio::probe_mmio(MMIO_BASE, drivers::virtio::MMIO_SLOT_SIZE, MMIO_SLOTS)
     });
     let mut disks = Vec::new();
+    let mut virtio_disks = Vec::new();
     for (i, blk) in found.into_iter().enumerate() {
         let name = format!("vblk{i}");
         let kib = blk.size_bytes() >> 10;
@@ -272,9 +288,12 @@ fn probe_disks() -> Vec<Disk> {
             blk.num_blocks(),
             blk.max_request_bytes() / 1024
         );
-        let device: Arc<dyn BlockDevice> = Arc::new(blk);
+        let blk = Arc::new(blk);
+        virtio_disks.push(blk.clone());
+        let device: Arc<dyn BlockDevice> = blk;
         disks.push(Disk { name, device });
     }
+    VIRTIO_DISKS.call_once(|| virtio_disks);
     if disks.is_empty() {
         log::warn!("no virtio-blk disk found");
     }

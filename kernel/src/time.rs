@@ -89,7 +89,13 @@ pub fn calibrate() -> u64 {
 
 /// Monotonic nanoseconds since kernel entry.
 pub fn now_ns() -> u64 {
-    let ticks = rdtsc().wrapping_sub(TSC_AT_ENTRY.load(Ordering::Relaxed));
+    tsc_to_ns(rdtsc())
+}
+
+/// Nanoseconds from kernel entry to the TSC reading `tsc` (meaningful once
+/// [`calibrate`] has run).
+pub fn tsc_to_ns(tsc: u64) -> u64 {
+    let ticks = tsc.wrapping_sub(TSC_AT_ENTRY.load(Ordering::Relaxed));
     ((u128::from(ticks) * u128::from(NS_PER_TICK_FP32.load(Ordering::Relaxed))) >> 32) as u64
 }
 

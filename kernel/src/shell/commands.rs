@@ -32,7 +32,7 @@ commands:
   find [PATH] [-name GLOB] [-type f|d|l]
   hexdump [-s OFFSET] [-n LENGTH] FILE
   crc32 FILE...                 CRC32 and size, as in /crc32.list
-  readspeed PATH [BUFSIZE]      read a file or device with BUFSIZE reads (default 4M), show MiB/s
+  readspeed PATH [BUFSIZE]      read with BUFSIZE reads (default 4M): MiB/s, disk requests
   cd DIR, pwd, sync, uptime, help, poweroff
   debug-panic, debug-fault, debug-overflow
                                 trigger a panic / a page fault / a stack overflow (exit code 4)";
@@ -863,12 +863,16 @@ fn readspeed(vfs: &Vfs, args: &[&str], out: &mut Out) -> CmdResult {
         [path, size] => (*path, parse_number(size).ok_or_else(|| usage(USAGE))?),
         _ => return Err(usage(USAGE)),
     };
-    let size = usize::try_from(size).ok().filter(|&s| s > 0).ok_or_else(|| usage(USAGE))?;
+    let size = usize::try_from(size)
+        .ok()
+        .filter(|&s| s > 0)
+        .ok_or_else(|| usage(USAGE))?;
     let mut buf = Vec::new();
     buf.try_reserve_exact(size)
         .map_err(|_| Error::Errno(path.to_string(), Errno::ENOMEM))?;
     buf.resize(size, 0);
     let fd = vfs.open(path, OpenFlags::O_RDONLY, 0).map_err(at(path))?;
+    let before = crate::disk_stats();
     let start = crate::time::now_ns();
     let mut total = 0u64;
     let result = loop {
@@ -881,10 +885,13 @@ fn readspeed(vfs: &Vfs, args: &[&str], out: &mut Out) -> CmdResult {
     let ns = (crate::time::now_ns() - start).max(1);
     let _ = vfs.close(fd);
     result?;
+    let after = crate::disk_stats();
     let mib_s = total as u128 * 1_000_000_000 / ns as u128 / (1 << 20);
+    let requests = after.requests - before.requests;
+    let request_kib = (after.bytes - before.bytes) / requests.max(1) / 1024;
     let _ = writeln!(
         out,
-        "{total} bytes in {}.{:03} ms: {mib_s} MiB/s",
+        "{total} bytes in {}.{:03} ms: {mib_s} MiB/s ({requests} disk requests, {request_kib} KiB each)",
         ns / 1_000_000,
         ns / 1000 % 1000
     );
