@@ -23,8 +23,20 @@
 //!
 //! # Locks and their order
 //! All locks are `spin` locks. Taken in this order, never the reverse:
-//! `registry` → `tree` → `vnodes` → `files` → an open file's `dir_pos`.
-//! In practice no two are held together except `tree` with nothing else:
+//! `registry` → a mount's `ns_change` → `tree` → `vnodes` → `files` → an open
+//! file's `dir_pos`.
+//!
+//! `ns_change` (one per mount) serialises the namespace changes on a mount:
+//! create, mkdir, symlink, mknod, link, unlink, rmdir and rename hold it from
+//! their final checks (the name exists or not, the directory is still live)
+//! across the backend call to the dentry-cache update, and `mount` holds it
+//! while it attaches to a dentry of that mount. Without it two changes could
+//! reach the cache in another order than the backend (a removed directory
+//! cached again by the `mkdir` that created it). It is held across backend
+//! I/O, but only namespace changes on the same mount wait for it; path
+//! lookups never take it: they check the directory's version instead.
+//!
+//! Apart from `ns_change`, no two are held together except `tree` with nothing else:
 //! the warm path of `stat` takes the `tree` read lock once for the whole walk,
 //! clones the final vnode and calls `getattr` unlocked. No VFS lock is held
 //! across a backend call that does I/O (`lookup`, `read_at`, `write_at`,
@@ -56,7 +68,7 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
-use spin::{Mutex, RwLock};
+use spin::{Mutex, MutexGuard, RwLock};
 
 use file::{DirPos, FdTable, OpenFile};
 use path::{Last, MAX_SYMLINKS, Split, check_name, check_path, split_last};
@@ -346,9 +358,34 @@ impl Vfs {
         }
     }
 
-    /// Cache a name just created in `dir`.
+    /// Start a namespace change in directory `dir`: lock its mount's
+    /// `ns_change` and check (under it) that `dir` was not removed meanwhile.
+    /// Hold the guard until the dentry cache shows the change.
+    fn begin_change<'v>(
+        &self,
+        dir: DentryId,
+        dir_vnode: &'v Vnode,
+    ) -> VfsResult<MutexGuard<'v, ()>> {
+        let guard = dir_vnode.mount.ns_change.lock();
+        self.check_live(dir)?;
+        Ok(guard)
+    }
+
+    /// Cache a name just created in `dir` (under `ns_change`).
     fn cache_created(&self, dir: DentryId, name: &str, vnode: Arc<Vnode>) -> VfsResult<DentryId> {
-        self.tree.write().insert(dir, name, Some(vnode))
+        let mut tree = self.tree.write();
+        // A lookup between the backend call and now may have cached the new
+        // name already: keep that dentry (someone may stand in it).
+        if let Some(c) = tree.get(dir)?.children.get(name)
+            && tree
+                .get(c)?
+                .vnode
+                .as_ref()
+                .is_some_and(|v| Arc::ptr_eq(v, &vnode))
+        {
+            return Ok(c);
+        }
+        tree.insert(dir, name, Some(vnode))
     }
 
     /// Drop a name just removed from `dir`.
@@ -509,15 +546,19 @@ impl Vfs {
             fs,
             open_files: AtomicUsize::new(0),
             detached: AtomicBool::new(false),
+            ns_change: Mutex::new(()),
         });
         let root_vnode = self.vnodes.get(&shared, root_inode);
         let mountpoint = if self.tree.read().root.is_some() {
-            Some(self.resolve(target, true)?.0)
+            Some(self.resolve(target, true)?)
         } else {
             None
         };
+        // The mount point's own mount: an rmdir there checks "not covered"
+        // and removes under this lock, so it and this mount cannot interleave.
+        let _change = mountpoint.as_ref().map(|(_, v)| v.mount.ns_change.lock());
         let mut tree = self.tree.write();
-        let (root, rec_mountpoint) = match (mountpoint, tree.root) {
+        let (root, rec_mountpoint) = match (mountpoint.as_ref().map(|(mp, _)| *mp), tree.root) {
             (None, None) => {
                 let root = tree.new_root(root_vnode, None)?;
                 tree.root = Some(root);
@@ -807,7 +848,12 @@ impl Vfs {
                     if dir_vnode.mount.read_only {
                         return Err(Errno::EROFS);
                     }
-                    self.check_live(dir)?;
+                    let _change = self.begin_change(dir, &dir_vnode)?;
+                    // Another thread may have made the name since we looked:
+                    // then go round again to open (or refuse) what it made.
+                    if self.lookup_child(dir, name)?.vnode.is_some() {
+                        continue;
+                    }
                     let inode = dir_vnode.inode.create(
                         name,
                         FileType::Regular.mode_bits() | (mode & S_IPERM),
@@ -1081,23 +1127,10 @@ impl Vfs {
     }
 
     pub fn mkdir(&self, path: &str, mode: u32) -> VfsResult<()> {
-        check_path(path)?;
-        let mut links = MAX_SYMLINKS;
-        let (dir, dir_vnode, split) = self.resolve_parent(None, path, &mut links)?;
-        let Last::Name(name) = split.last else {
-            return Err(Errno::EEXIST);
-        };
-        if self.lookup_child(dir, name)?.vnode.is_some() {
-            return Err(Errno::EEXIST);
-        }
-        if dir_vnode.mount.read_only {
-            return Err(Errno::EROFS);
-        }
-        self.check_live(dir)?;
-        let inode = dir_vnode.inode.mkdir(name, mode & S_IPERM)?;
-        let vnode = self.vnodes.get(&dir_vnode.mount, inode);
-        self.cache_created(dir, name, vnode)?;
-        Ok(())
+        self.create_entry(path, true, |dir_vnode, name| {
+            let inode = dir_vnode.inode.mkdir(name, mode & S_IPERM)?;
+            Ok(self.vnodes.get(&dir_vnode.mount, inode))
+        })
     }
 
     pub fn rmdir(&self, path: &str) -> VfsResult<()> {
@@ -1113,6 +1146,7 @@ impl Vfs {
         if dir_vnode.mount.read_only {
             return Err(Errno::EROFS);
         }
+        let _change = self.begin_change(dir, &dir_vnode)?;
         let child = self.lookup_child(dir, name)?;
         let vnode = child.vnode.ok_or(Errno::ENOENT)?;
         if !vnode.is_dir() {
@@ -1137,6 +1171,7 @@ impl Vfs {
         if dir_vnode.mount.read_only {
             return Err(Errno::EROFS);
         }
+        let _change = self.begin_change(dir, &dir_vnode)?;
         let child = self.lookup_child(dir, name)?;
         let vnode = child.vnode.ok_or(Errno::ENOENT)?;
         if vnode.is_dir() {
@@ -1154,9 +1189,17 @@ impl Vfs {
         Ok(())
     }
 
-    /// Resolve where a new name goes: EEXIST if taken, ENOENT for a trailing
-    /// slash, EROFS on a read-only mount (Linux's order).
-    fn resolve_new<'p>(&self, path: &'p str) -> VfsResult<(DentryId, Arc<Vnode>, &'p str)> {
+    /// Create the final name of `path` with `make` (given the directory's
+    /// vnode and the name; it calls the backend) and cache it. Checks in
+    /// Linux's order: EEXIST if taken, ENOENT for a trailing slash (unless
+    /// `dir_ok`, as mkdir), EROFS on a read-only mount, ENOENT if the
+    /// directory has been removed; `make` runs under the mount's `ns_change`.
+    fn create_entry(
+        &self,
+        path: &str,
+        dir_ok: bool,
+        make: impl FnOnce(&Arc<Vnode>, &str) -> VfsResult<Arc<Vnode>>,
+    ) -> VfsResult<()> {
         check_path(path)?;
         let mut links = MAX_SYMLINKS;
         let (dir, dir_vnode, split) = self.resolve_parent(None, path, &mut links)?;
@@ -1166,37 +1209,38 @@ impl Vfs {
         if self.lookup_child(dir, name)?.vnode.is_some() {
             return Err(Errno::EEXIST);
         }
-        if split.trailing_slash {
+        if split.trailing_slash && !dir_ok {
             return Err(Errno::ENOENT);
         }
         if dir_vnode.mount.read_only {
             return Err(Errno::EROFS);
         }
-        self.check_live(dir)?;
-        Ok((dir, dir_vnode, name))
+        let _change = self.begin_change(dir, &dir_vnode)?;
+        let vnode = make(&dir_vnode, name)?;
+        self.cache_created(dir, name, vnode)?;
+        Ok(())
     }
 
     pub fn link(&self, old: &str, new: &str) -> VfsResult<()> {
         let (_, old_vnode) = self.resolve(old, false)?;
-        let (dir, dir_vnode, name) = self.resolve_new(new)?;
-        if old_vnode.mount.id != dir_vnode.mount.id {
-            return Err(Errno::EXDEV);
-        }
-        if old_vnode.is_dir() {
-            return Err(Errno::EPERM);
-        }
-        dir_vnode.inode.link(name, &old_vnode.inode)?;
-        self.cache_created(dir, name, old_vnode)?;
-        Ok(())
+        self.create_entry(new, false, |dir_vnode, name| {
+            if old_vnode.mount.id != dir_vnode.mount.id {
+                return Err(Errno::EXDEV);
+            }
+            if old_vnode.is_dir() {
+                return Err(Errno::EPERM);
+            }
+            dir_vnode.inode.link(name, &old_vnode.inode)?;
+            Ok(old_vnode.clone())
+        })
     }
 
     pub fn symlink(&self, target: &str, link_path: &str) -> VfsResult<()> {
         check_path(target)?;
-        let (dir, dir_vnode, name) = self.resolve_new(link_path)?;
-        let inode = dir_vnode.inode.symlink(name, target)?;
-        let vnode = self.vnodes.get(&dir_vnode.mount, inode);
-        self.cache_created(dir, name, vnode)?;
-        Ok(())
+        self.create_entry(link_path, false, |dir_vnode, name| {
+            let inode = dir_vnode.inode.symlink(name, target)?;
+            Ok(self.vnodes.get(&dir_vnode.mount, inode))
+        })
     }
 
     /// Create a regular file, device node, fifo or socket (type from `mode`;
@@ -1211,13 +1255,13 @@ impl Vfs {
                 Some(t) => t,
             },
         };
-        let (dir, dir_vnode, name) = self.resolve_new(path)?;
-        let inode = dir_vnode
-            .inode
-            .create(name, file_type.mode_bits() | (mode & S_IPERM), rdev)?;
-        let vnode = self.vnodes.get(&dir_vnode.mount, inode);
-        self.cache_created(dir, name, vnode)?;
-        Ok(())
+        self.create_entry(path, false, |dir_vnode, name| {
+            let inode =
+                dir_vnode
+                    .inode
+                    .create(name, file_type.mode_bits() | (mode & S_IPERM), rdev)?;
+            Ok(self.vnodes.get(&dir_vnode.mount, inode))
+        })
     }
 
     /// A device- or backend-specific request on an open file.
@@ -1249,6 +1293,10 @@ impl Vfs {
         if old_dir_vnode.mount.read_only {
             return Err(Errno::EROFS);
         }
+        // Both directories are on this mount (EXDEV above). As Linux, a
+        // removed directory on either side answers ENOENT before anything else.
+        let _change = self.begin_change(old_dir, &old_dir_vnode)?;
+        self.check_live(new_dir)?;
         let source = self.lookup_child(old_dir, old_name)?;
         let old_vnode = source.vnode.ok_or(Errno::ENOENT)?;
         if !old_vnode.is_dir() && (old_split.trailing_slash || new_split.trailing_slash) {

@@ -20,6 +20,10 @@ pub(crate) struct MountShared {
     pub open_files: AtomicUsize,
     /// Set by umount; an open racing with umount backs out when it sees it.
     pub detached: AtomicBool,
+    /// Held across each namespace change on this mount (the backend call and
+    /// the dentry-cache update after it, see `Vfs::begin_change`), so the
+    /// cache applies changes in the order the backend made them.
+    pub ns_change: Mutex<()>,
 }
 
 /// One inode of one mount. Hard links resolve to the same `Arc<Vnode>`.

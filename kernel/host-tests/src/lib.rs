@@ -8,3 +8,69 @@ pub mod cmdline;
 pub mod fstab;
 #[path = "../../src/shell/parse.rs"]
 pub mod parse;
+
+/// Random and mutated inputs must give errors, never panics.
+#[cfg(test)]
+mod no_panic {
+    /// xorshift64*: deterministic, so a failure reproduces.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        }
+    }
+
+    const ALPHABET: &[u8] = b" \t\n\r;:=\"'\\#>/,-.abcdefghijklmnopqrstuvwxyz0123456789";
+    const SEEDS: &[&str] = &[
+        "run=\"ls /;cat /x\" log=debug vfs.fstab=vblk0:/:rofs::verify",
+        "vfs.fstab=none:/tmp:ramfs::size=32M fstab=vblk0:/:rofs;none:/dev:devfs test",
+        "/dev/vblk0 / rofs ro 0 0\nnone /tmp ramfs rw,size=8M 0 0\n# c\n",
+        "echo \"a b\" 'c' d\\ e > /tmp/x; cat /tmp/x >> y # c\nls -l",
+    ];
+
+    fn inputs(seed: u64, count: usize) -> Vec<String> {
+        let mut rng = Rng(seed);
+        let mut out = Vec::new();
+        for i in 0..count {
+            let mut bytes: Vec<u8> = SEEDS[i % SEEDS.len()].bytes().collect();
+            for _ in 0..(rng.next() % 8 + 1) {
+                let pos = (rng.next() as usize) % (bytes.len() + 1);
+                let c = ALPHABET[(rng.next() as usize) % ALPHABET.len()];
+                match rng.next() % 3 {
+                    0 if pos < bytes.len() => bytes[pos] = c,
+                    1 if pos < bytes.len() => {
+                        bytes.remove(pos);
+                    }
+                    _ => bytes.insert(pos, c),
+                }
+            }
+            out.push(String::from_utf8_lossy(&bytes).into_owned());
+            let len = (rng.next() % 64) as usize;
+            let random: String = (0..len)
+                .map(|_| ALPHABET[(rng.next() as usize) % ALPHABET.len()] as char)
+                .collect();
+            out.push(random);
+        }
+        out
+    }
+
+    #[test]
+    fn parsers_never_panic() {
+        let mut parsed = 0;
+        for text in inputs(0x9E37_79B9_7F4A_7C15, 5000) {
+            parsed += usize::from(crate::cmdline::parse(&text).is_ok());
+            let (entries, _errors) = crate::fstab::parse_etc_fstab(&text);
+            for e in entries {
+                assert!(e.target.starts_with('/'), "{text:?}");
+            }
+            let _ = crate::fstab::parse_cmdline_entry(&text);
+            let _ = crate::parse::parse_script(&text);
+        }
+        // The mutations keep some inputs valid, so both paths are exercised.
+        assert!(parsed > 0);
+    }
+}
