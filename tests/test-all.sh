@@ -13,5 +13,8 @@ cargo fmt --all --check
 echo "== cargo clippy (host crates)"
 cargo clippy --workspace --all-targets -- -D warnings
 
+echo "== kernel parser tests (host)"
+cargo test --manifest-path kernel/host-tests/Cargo.toml --target-dir kernel/target/host-tests
+
 echo "== cargo test (host suites, then in-guest suites under QEMU)"
 cargo test --workspace

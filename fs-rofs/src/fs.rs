@@ -67,7 +67,9 @@ impl RofsFs {
                 }
             }
         }
+        let t0 = crate::mp_t();
         let image = Image::load(&*dev)?;
+        crate::mp_set(5, crate::mp_t()-t0);
         let crc_state = if verify && image.has_data_crc {
             (0..image.inode_count)
                 .map(|_| AtomicU8::new(CRC_UNKNOWN))
@@ -75,13 +77,15 @@ impl RofsFs {
         } else {
             Vec::new()
         };
-        Ok(Arc::new(RofsFs {
+        let r = Ok(Arc::new(RofsFs {
             mounted: Arc::new(Mounted {
                 dev,
                 image,
                 crc_state,
             }),
-        }))
+        }));
+        crate::mp_set(6, crate::mp_t()-t0); crate::mp_set(7, 1);
+        r
     }
 
     /// The format version of the mounted image (1 or 2).
@@ -245,6 +249,7 @@ impl VfsInode for RofsInode {
     }
 
     fn lookup(&self, name: &str) -> VfsResult<Arc<dyn VfsInode>> {
+        crate::mp_dump();
         let record = self.dir_record()?;
         let image = &self.mounted.image;
         let entry = image

@@ -403,10 +403,14 @@ fn load_v2(dev: &dyn BlockDevice, head: &[u8]) -> Result<Image, RofsError> {
         .div_ceil(unit)
         .saturating_mul(unit)
         .min(image_bytes - meta_offset);
+    let t0 = crate::mp_t();
     let mut meta = vec![0u8; padded as usize];
+    let t1 = crate::mp_t();
     read_bytes(dev, meta_offset, &mut meta)?;
+    let t2 = crate::mp_t();
     meta.truncate(meta_len as usize);
     let computed = crc32fast::hash(&meta);
+    let t3 = crate::mp_t();
     if computed != sb.meta_crc32.get() {
         return Err(RofsError::MetadataChecksum {
             stored: sb.meta_crc32.get(),
@@ -463,7 +467,10 @@ fn load_v2(dev: &dyn BlockDevice, head: &[u8]) -> Result<Image, RofsError> {
         file_count: 0,
         symlink_count: 0,
     };
+    let t4 = crate::mp_t();
     image.validate(1..data_end, true)?;
+    let t5 = crate::mp_t();
+    crate::mp_set(0, t1-t0); crate::mp_set(1, t2-t1); crate::mp_set(2, t3-t2); crate::mp_set(3, t4-t3); crate::mp_set(4, t5-t4);
     if image.dir_count != u64::from(sb.dir_count.get())
         || image.file_count != u64::from(sb.file_count.get())
         || image.symlink_count != u64::from(sb.symlink_count.get())

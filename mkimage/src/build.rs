@@ -18,7 +18,14 @@ pub struct BuildArgs {
     pub format: Format,
     pub block_size: Option<u32>,
     pub dir: Option<PathBuf>,
+    /// Leave out the empty `/dev` and `/tmp` added for the kernel's default mounts.
+    pub no_mount_points: bool,
 }
+
+/// Directories the kernel's default fstab mounts on (devfs, ramfs). A read-only
+/// root cannot create them at boot, so images get them unless the manifest
+/// says otherwise or `--no-mount-points` is given.
+const DEFAULT_MOUNT_POINTS: [&str; 2] = ["/dev", "/tmp"];
 
 /// Buffer for the image file: large writes, few system calls.
 const OUTPUT_BUFFER: usize = 1 << 20;
@@ -43,6 +50,11 @@ pub fn run(args: &BuildArgs) -> Result<(), String> {
     }
     if args.manifest.is_none() && args.dir.is_none() {
         return Err("nothing to build: give -m MANIFEST and/or --dir DIR".to_string());
+    }
+    if !args.no_mount_points {
+        for path in DEFAULT_MOUNT_POINTS {
+            plan.add_default_dir(path);
+        }
     }
 
     let block_size = block_size(args.format, args.block_size)?;

@@ -61,6 +61,10 @@ enum Command {
         /// Put this whole host directory at the root (manifest entries apply after).
         #[arg(long)]
         dir: Option<PathBuf>,
+        /// Do not add empty /dev and /tmp (the kernel's default mount points) when the
+        /// manifest has none.
+        #[arg(long)]
+        no_mount_points: bool,
     },
     /// List a directory of an image (or one entry).
     Ls {
@@ -132,6 +136,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
             format,
             block_size,
             dir,
+            no_mount_points,
         } => {
             let args = build::BuildArgs {
                 manifest,
@@ -143,6 +148,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 },
                 block_size,
                 dir,
+                no_mount_points,
             };
             Ok(build::run(&args)?)
         }

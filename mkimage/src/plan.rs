@@ -62,6 +62,22 @@ impl Plan {
         Ok(())
     }
 
+    /// Add an empty directory at `guest` unless the plan already has that path.
+    pub fn add_default_dir(&mut self, guest: &str) {
+        if self.entries.contains_key(guest) {
+            return;
+        }
+        self.origins.push(Origin {
+            file: "default mount point".to_string(),
+            line: 0,
+        });
+        let origin = self.origins.len() - 1;
+        self.entries.insert(
+            guest.to_string(),
+            entry(What::Dir, &Attrs::default(), None, origin),
+        );
+    }
+
     /// Add the whole host tree `dir` at the guest root (`--dir`).
     pub fn add_host_dir(&mut self, dir: &Path) -> Result<(), ManifestError> {
         let origin = Origin {

@@ -83,7 +83,16 @@ fn build(root: &Path, manifest: &str, extra: &[&str]) -> PathBuf {
     let manifest_path = root.join("usr.manifest");
     fs::write(&manifest_path, manifest).expect("manifest");
     let image = root.join("root.img");
-    let mut args = vec!["build", "-m", p(&manifest_path), "-o", p(&image)];
+    // The default /dev and /tmp are tested on their own below; here they would
+    // only pad every expected listing.
+    let mut args = vec![
+        "build",
+        "-m",
+        p(&manifest_path),
+        "-o",
+        p(&image),
+        "--no-mount-points",
+    ];
     args.extend_from_slice(extra);
     ok(&args);
     image
@@ -496,6 +505,7 @@ fn builds_the_osv_golden_manifest_like_osv() {
         p(&image),
         "--format",
         "v1",
+        "--no-mount-points",
     ]);
     // Same tree as OSv's own generator made, seen through the same reader.
     let ours = stdout(&ok(&["ls", p(&image), "/", "-R", "-l"]));
@@ -753,4 +763,44 @@ fn bad_images_never_panic() {
             }
         }
     }
+}
+
+#[test]
+fn default_mount_points_are_added_unless_the_manifest_has_them() {
+    let dir = TempDir::new().expect("tempdir");
+    let root = dir.path();
+    fs::write(root.join("hello"), "hi\n").expect("write");
+    // No /dev or /tmp in the manifest: both appear as empty directories.
+    let image = root.join("a.img");
+    fs::write(root.join("a.manifest"), "/hello: hello\n").expect("manifest");
+    ok(&["build", "-m", p(&root.join("a.manifest")), "-o", p(&image)]);
+    let listing = ls_long(&image);
+    for path in ["/dev", "/tmp"] {
+        let line = listing
+            .get(path)
+            .unwrap_or_else(|| panic!("{path} missing: {listing:?}"));
+        assert!(line.starts_with('d'), "{path}: {line}");
+    }
+    // The manifest's own /tmp (a symlink here) wins over the default.
+    let image = root.join("b.img");
+    fs::write(root.join("b.manifest"), "/hello: hello\n/tmp: ->/hello\n").expect("manifest");
+    ok(&["build", "-m", p(&root.join("b.manifest")), "-o", p(&image)]);
+    let listing = ls_long(&image);
+    assert!(listing["/tmp"].starts_with('l'), "{}", listing["/tmp"]);
+    assert!(listing["/dev"].starts_with('d'));
+    // --no-mount-points leaves them out.
+    let image = root.join("c.img");
+    ok(&[
+        "build",
+        "-m",
+        p(&root.join("a.manifest")),
+        "-o",
+        p(&image),
+        "--no-mount-points",
+    ]);
+    let listing = ls_long(&image);
+    assert!(
+        !listing.contains_key("/dev") && !listing.contains_key("/tmp"),
+        "{listing:?}"
+    );
 }

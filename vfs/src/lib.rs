@@ -1230,6 +1230,11 @@ impl Vfs {
             if old_vnode.is_dir() {
                 return Err(Errno::EPERM);
             }
+            // As Linux: no new name for an inode whose last name went away
+            // since it was resolved (unlinks wait for `ns_change`, held here).
+            if old_vnode.inode.getattr()?.nlink == 0 {
+                return Err(Errno::ENOENT);
+            }
             dir_vnode.inode.link(name, &old_vnode.inode)?;
             Ok(old_vnode.clone())
         })

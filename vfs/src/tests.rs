@@ -245,3 +245,47 @@ fn unmount_reaches_the_backend_once_after_its_last_mount() {
     v.umount("/m2").unwrap();
     assert_eq!(fs.unmounts.load(core::sync::atomic::Ordering::Relaxed), 1);
 }
+
+/// As Linux: creating, linking or renaming into a removed directory (here a
+/// deleted cwd) answers ENOENT before any other check could answer.
+#[test]
+fn removed_directory_takes_no_new_names() {
+    let v = vfs();
+    v.mkdir("/d", 0o755).unwrap();
+    v.mkdir("/e", 0o755).unwrap();
+    v.write_file("/f", b"x").unwrap();
+    v.chdir("/d").unwrap();
+    v.rmdir("/d").unwrap();
+    // Without the liveness check: EINVAL (source is an ancestor of the
+    // destination directory) and ENOTDIR (trailing slash on a file).
+    assert_eq!(v.rename("/e", "x"), Err(Errno::ENOENT));
+    assert_eq!(v.rename("/f", "x/"), Err(Errno::ENOENT));
+    assert_eq!(v.rename("/f", "x"), Err(Errno::ENOENT));
+    assert_eq!(v.rename("x", "/g"), Err(Errno::ENOENT));
+    assert_eq!(v.mkdir("x", 0o755), Err(Errno::ENOENT));
+    assert_eq!(v.symlink("/f", "x"), Err(Errno::ENOENT));
+    assert_eq!(v.link("/f", "x"), Err(Errno::ENOENT));
+    assert_eq!(v.mknod("x", 0o644, 0), Err(Errno::ENOENT));
+    let creat = OpenFlags::O_CREAT | OpenFlags::O_WRONLY;
+    assert_eq!(v.open("x", creat, 0o644), Err(Errno::ENOENT));
+    // Nothing reached the backend: the tree is as before.
+    let names: Vec<String> = v
+        .read_dir("/")
+        .unwrap()
+        .into_iter()
+        .map(|e| e.name)
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(v.stat("/e").is_ok() && v.stat("/f").is_ok());
+}
+
+/// A name cached by a lookup between a create's backend call and its cache
+/// update keeps its dentry (the cwd may already stand in it).
+#[test]
+fn create_keeps_a_dentry_cached_for_the_same_vnode() {
+    let v = vfs();
+    v.mkdir("/d", 0o755).unwrap();
+    let (id, vnode) = v.resolve("/d", true).unwrap();
+    let root = v.resolve("/", true).unwrap().0;
+    assert_eq!(v.cache_created(root, "d", vnode).unwrap(), id);
+}
