@@ -21,13 +21,15 @@
 //! `DIFF_LOG=<n>` for a longer log and `DIFF_TREES=1` to see the tree before
 //! a failing operation.
 
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
 use std::fmt::Write as _;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use fastrand::Rng;
+use rustix::fs::{FileType as LinuxFileType, Mode, OFlags, SeekFrom};
 use vfs::{FileType, FixedClock, MountFlags, OpenFlags, S_IFMT, Stat, Timespec, Vfs, Whence};
 
 /// Names the paths are built from: few, so operations collide.
@@ -53,12 +55,24 @@ const LOG_TAIL: usize = 80;
 /// An operation's outcome, rendered for comparison and messages.
 type Outcome = Result<String, i32>;
 
-fn errno() -> i32 {
-    std::io::Error::last_os_error().raw_os_error().unwrap_or(-1)
+/// A Linux call's result with the raw errno, the VFS's error currency.
+fn lx<T>(ret: rustix::io::Result<T>) -> Result<T, i32> {
+    ret.map_err(|e| e.raw_os_error())
 }
 
-fn lx(ret: i64) -> Result<i64, i32> {
-    if ret < 0 { Err(errno()) } else { Ok(ret) }
+/// A Linux call that returns nothing on success, as an outcome.
+fn lx_ok(ret: rustix::io::Result<()>) -> Outcome {
+    lx(ret).map(|()| String::from("ok"))
+}
+
+/// open(2) with the generated raw flags (plus close-on-exec), as the VFS
+/// gets them.
+fn linux_open(path: &CStr, flags: u32, mode: u32) -> Result<OwnedFd, i32> {
+    lx(rustix::fs::open(
+        path,
+        OFlags::from_bits_retain(flags) | OFlags::CLOEXEC,
+        Mode::from_bits_retain(mode),
+    ))
 }
 
 fn kind_name(mode: u32) -> &'static str {
@@ -91,14 +105,15 @@ fn render_vfs_stat(st: &Stat) -> String {
     render_stat(st.mode, st.size, u64::from(st.nlink))
 }
 
-fn render_linux_stat(st: &libc::stat) -> String {
+fn render_linux_stat(st: &rustix::fs::Stat) -> String {
     render_stat(st.st_mode, st.st_size as u64, st.st_nlink)
 }
 
 /// A descriptor open on both sides.
 struct Kept {
     vfs_fd: vfs::Fd,
-    linux_fd: i32,
+    /// Dropping it closes it.
+    linux_fd: OwnedFd,
     what: String,
 }
 
@@ -187,8 +202,7 @@ impl Harness {
         let mode = [0o755, 0o700, 0o644, 0o600, 0o777, 0o711][self.rng.usize(..6)];
         // The VFS does not enforce permissions and root ignores them on
         // Linux; anyone else needs owner rwx to keep walking the tree.
-        // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } == 0 {
+        if rustix::process::geteuid().is_root() {
             mode
         } else {
             mode | 0o700
@@ -216,25 +230,27 @@ impl Harness {
     }
 
     fn open_flags(&mut self) -> u32 {
-        let mut flags = [0, libc::O_WRONLY, libc::O_RDWR][self.rng.usize(..3)] as u32;
+        // Linux's own flag values (from the kernel headers), passed raw to
+        // both sides: the VFS must use the same numbers.
+        let mut flags = [OFlags::RDONLY, OFlags::WRONLY, OFlags::RDWR][self.rng.usize(..3)];
         for (bit, one_in) in [
-            (libc::O_CREAT, 2),
-            (libc::O_EXCL, 5),
-            (libc::O_TRUNC, 6),
-            (libc::O_APPEND, 6),
-            (libc::O_DIRECTORY, 10),
-            (libc::O_NOFOLLOW, 10),
+            (OFlags::CREATE, 2),
+            (OFlags::EXCL, 5),
+            (OFlags::TRUNC, 6),
+            (OFlags::APPEND, 6),
+            (OFlags::DIRECTORY, 10),
+            (OFlags::NOFOLLOW, 10),
         ] {
             if self.rng.u8(0..one_in) == 0 {
-                flags |= bit as u32;
+                flags |= bit;
             }
         }
         // O_CREAT with O_DIRECTORY: EINVAL since Linux 6.4, a regular file
         // before; not portable, so not generated.
-        if flags & libc::O_CREAT as u32 != 0 {
-            flags &= !(libc::O_DIRECTORY as u32);
+        if flags.contains(OFlags::CREATE) {
+            flags.remove(OFlags::DIRECTORY);
         }
-        flags
+        flags.bits()
     }
 
     fn fail(&self, op: &str, vfs: &Outcome, linux: &Outcome) -> ! {
@@ -344,15 +360,8 @@ impl Harness {
             .map(|()| String::from("ok"))
             .map_err(|e| e.raw());
         let c = self.cpath(&path);
-        // SAFETY: a valid NUL-terminated path; the descriptor is closed at once.
-        let linux = lx(
-            unsafe { libc::open(c.as_ptr(), flags as i32 | libc::O_CLOEXEC, mode) } as i64,
-        )
-        .map(|fd| {
-            // SAFETY: closing the descriptor just opened.
-            unsafe { libc::close(fd as i32) };
-            String::from("ok")
-        });
+        // The descriptor is dropped, so closed, at once.
+        let linux = linux_open(&c, flags, mode).map(|_fd| String::from("ok"));
         self.compare(op, vfs, linux);
     }
 
@@ -361,7 +370,12 @@ impl Harness {
         let append = self.rng.u8(0..4) == 0;
         let data = self.data();
         let offset = self.offset();
-        let flags = libc::O_WRONLY as u32 | if append { libc::O_APPEND as u32 } else { 0 };
+        let flags = if append {
+            OFlags::WRONLY | OFlags::APPEND
+        } else {
+            OFlags::WRONLY
+        }
+        .bits();
         let op = format!(
             "write({path:?}, append={append}, offset={offset}, len={})",
             data.len()
@@ -381,21 +395,13 @@ impl Harness {
         })()
         .map_err(|e| e.raw());
         let c = self.cpath(&path);
+        // The descriptor is closed when dropped, on every path out.
         let linux = (|| {
-            // SAFETY: valid path; the descriptor is closed below.
-            let fd = lx(unsafe { libc::open(c.as_ptr(), flags as i32 | libc::O_CLOEXEC) } as i64)?
-                as i32;
-            let result = (|| {
-                if !append {
-                    // SAFETY: plain syscall on our descriptor.
-                    lx(unsafe { libc::lseek(fd, offset as i64, libc::SEEK_SET) })?;
-                }
-                // SAFETY: `data` is valid for its length.
-                lx(unsafe { libc::write(fd, data.as_ptr().cast(), data.len()) } as i64)
-            })();
-            // SAFETY: closing our descriptor.
-            unsafe { libc::close(fd) };
-            result.map(|n| n.to_string())
+            let fd = linux_open(&c, flags, 0)?;
+            if !append {
+                lx(rustix::fs::seek(&fd, SeekFrom::Start(offset)))?;
+            }
+            lx(rustix::io::write(&fd, &data)).map(|n| n.to_string())
         })();
         self.compare(op, vfs, linux);
     }
@@ -415,16 +421,10 @@ impl Harness {
         .map_err(|e| e.raw());
         let c = self.cpath(&path);
         let linux = (|| {
-            // SAFETY: valid path; closed below.
-            let fd = lx(unsafe { libc::open(c.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) } as i64)?
-                as i32;
+            let fd = linux_open(&c, OFlags::RDONLY.bits(), 0)?;
             let mut buf = vec![0u8; len];
-            // SAFETY: `buf` is valid for `len` bytes.
-            let result =
-                lx(unsafe { libc::pread(fd, buf.as_mut_ptr().cast(), len, offset as i64) } as i64);
-            // SAFETY: closing our descriptor.
-            unsafe { libc::close(fd) };
-            result.map(|n| digest(&buf[..n as usize]))
+            let n = lx(rustix::io::pread(&fd, &mut buf[..], offset))?;
+            Ok(digest(&buf[..n]))
         })();
         self.compare(op, vfs, linux);
     }
@@ -439,9 +439,14 @@ impl Harness {
             .map(|()| "ok".into())
             .map_err(|e| e.raw());
         let c = self.cpath(&path);
-        // SAFETY: valid path.
-        let linux =
-            lx(unsafe { libc::truncate(c.as_ptr(), len as i64) } as i64).map(|_| "ok".into());
+        // truncate(2) has no safe binding. open(O_WRONLY) + ftruncate(2)
+        // checks the same things in the same order (lookup: ENOENT,
+        // ENOTDIR, ELOOP; then EISDIR; then write permission), so gives the
+        // same errno for every file, directory and symlink made here.
+        let linux = lx_ok((|| {
+            let fd = rustix::fs::open(&c, OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty())?;
+            rustix::fs::ftruncate(&fd, len)
+        })());
         self.compare(op, vfs, linux);
     }
 
@@ -449,7 +454,7 @@ impl Harness {
         &mut self,
         name: &str,
         call: fn(&Vfs, &str, &str) -> vfs::VfsResult<()>,
-        sys: unsafe extern "C" fn(*const libc::c_char, *const libc::c_char) -> i32,
+        sys: fn(&CStr, &CStr) -> rustix::io::Result<()>,
     ) {
         let (from, to) = (self.path(), self.path());
         let op = format!("{name}({from:?}, {to:?})");
@@ -457,24 +462,23 @@ impl Harness {
             .map(|()| "ok".into())
             .map_err(|e| e.raw());
         let (a, b) = (self.cpath(&from), self.cpath(&to));
-        // SAFETY: two valid NUL-terminated paths.
-        let linux = lx(unsafe { sys(a.as_ptr(), b.as_ptr()) } as i64).map(|_| "ok".into());
+        let linux = lx_ok(sys(&a, &b));
         self.compare(op, vfs, linux);
     }
 
     fn op_rename(&mut self) {
-        self.two_paths("rename", Vfs::rename, libc::rename);
+        self.two_paths("rename", Vfs::rename, |a, b| rustix::fs::rename(a, b));
     }
 
     fn op_link(&mut self) {
-        self.two_paths("link", Vfs::link, libc::link);
+        self.two_paths("link", Vfs::link, |a, b| rustix::fs::link(a, b));
     }
 
     fn one_path(
         &mut self,
         name: &str,
         call: fn(&Vfs, &str) -> vfs::VfsResult<()>,
-        sys: unsafe extern "C" fn(*const libc::c_char) -> i32,
+        sys: fn(&CStr) -> rustix::io::Result<()>,
     ) {
         let path = self.path();
         let op = format!("{name}({path:?})");
@@ -482,17 +486,16 @@ impl Harness {
             .map(|()| "ok".into())
             .map_err(|e| e.raw());
         let c = self.cpath(&path);
-        // SAFETY: a valid NUL-terminated path.
-        let linux = lx(unsafe { sys(c.as_ptr()) } as i64).map(|_| "ok".into());
+        let linux = lx_ok(sys(&c));
         self.compare(op, vfs, linux);
     }
 
     fn op_unlink(&mut self) {
-        self.one_path("unlink", Vfs::unlink, libc::unlink);
+        self.one_path("unlink", Vfs::unlink, |p| rustix::fs::unlink(p));
     }
 
     fn op_rmdir(&mut self) {
-        self.one_path("rmdir", Vfs::rmdir, libc::rmdir);
+        self.one_path("rmdir", Vfs::rmdir, |p| rustix::fs::rmdir(p));
     }
 
     fn op_mkdir(&mut self) {
@@ -505,8 +508,7 @@ impl Harness {
             .map(|()| "ok".into())
             .map_err(|e| e.raw());
         let c = self.cpath(&path);
-        // SAFETY: a valid path.
-        let linux = lx(unsafe { libc::mkdir(c.as_ptr(), mode) } as i64).map(|_| "ok".into());
+        let linux = lx_ok(rustix::fs::mkdir(&c, Mode::from_bits_retain(mode)));
         self.compare(op, vfs, linux);
     }
 
@@ -524,9 +526,7 @@ impl Harness {
             None => target.to_string(),
         };
         let (t, c) = (CString::new(linux_target).unwrap(), self.cpath(&path));
-        // SAFETY: two valid paths.
-        let linux =
-            lx(unsafe { libc::symlink(t.as_ptr(), c.as_ptr()) } as i64).map(|_| "ok".into());
+        let linux = lx_ok(rustix::fs::symlink(&t, &c));
         self.compare(op, vfs, linux);
     }
 
@@ -581,8 +581,7 @@ impl Harness {
             .map(|()| "ok".into())
             .map_err(|e| e.raw());
         let c = self.cpath(&path);
-        // SAFETY: a valid path.
-        let linux = lx(unsafe { libc::chdir(c.as_ptr()) } as i64).map(|_| "ok".into());
+        let linux = lx_ok(rustix::process::chdir(&c));
         self.compare(op, vfs, linux);
     }
 
@@ -607,8 +606,7 @@ impl Harness {
             .map(|()| "ok".into())
             .map_err(|e| e.raw());
         let c = self.cpath(&path);
-        // SAFETY: a valid path.
-        let linux = lx(unsafe { libc::chmod(c.as_ptr(), mode) } as i64).map(|_| "ok".into());
+        let linux = lx_ok(rustix::fs::chmod(&c, Mode::from_bits_retain(mode)));
         self.compare(op, vfs, linux);
     }
 
@@ -617,7 +615,7 @@ impl Harness {
             return self.op_close_kept();
         }
         let path = self.path();
-        let flags = self.open_flags() & !(libc::O_EXCL as u32);
+        let flags = self.open_flags() & !OFlags::EXCL.bits();
         let op = format!("open-kept({path:?}, {flags:#o})");
         let vfs = self
             .vfs
@@ -628,22 +626,20 @@ impl Harness {
             )
             .map_err(|e| e.raw());
         let c = self.cpath(&path);
-        // SAFETY: a valid path; the descriptor is kept and closed later.
-        let linux =
-            lx(unsafe { libc::open(c.as_ptr(), flags as i32 | libc::O_CLOEXEC, 0o644) } as i64);
+        let linux = linux_open(&c, flags, 0o644);
         match (vfs, linux) {
             (Ok(vfs_fd), Ok(linux_fd)) => {
                 let what = format!("fd[{}]={path:?}", self.kept.len());
                 self.compare(op, Ok(what.clone()), Ok(what.clone()));
                 self.kept.push(Kept {
                     vfs_fd,
-                    linux_fd: linux_fd as i32,
+                    linux_fd,
                     what,
                 });
             }
             (vfs, linux) => {
                 let vfs = vfs.map(|fd| format!("fd {fd}"));
-                let linux = linux.map(|fd| format!("fd {fd}"));
+                let linux = linux.map(|fd| format!("fd {}", fd.as_raw_fd()));
                 self.compare(op, vfs, linux);
             }
         }
@@ -660,9 +656,18 @@ impl Harness {
             .close(k.vfs_fd)
             .map(|()| "ok".into())
             .map_err(|e| e.raw());
-        // SAFETY: closing a descriptor we own.
-        let linux = lx(unsafe { libc::close(k.linux_fd) } as i64).map(|_| "ok".into());
+        // Dropping the descriptor closes it. The safe API cannot report a
+        // close(2) failure, but closing a descriptor we own on tmpfs has
+        // none to report (no EBADF, no deferred write errors).
+        drop(k.linux_fd);
+        let linux = Ok(String::from("ok"));
         self.compare(op, vfs, linux);
+    }
+
+    /// The Linux side of kept descriptor `i`, borrowed afresh at each use so
+    /// the generator can be drawn from in between.
+    fn kept_linux_fd(&self, i: usize) -> BorrowedFd<'_> {
+        self.kept[i].linux_fd.as_fd()
     }
 
     /// I/O through a kept descriptor, whose file may since have been renamed,
@@ -672,32 +677,27 @@ impl Harness {
             return self.op_keep_open();
         }
         let i = self.rng.usize(..self.kept.len());
-        let (vfd, lfd, what) = (
-            self.kept[i].vfs_fd,
-            self.kept[i].linux_fd,
-            self.kept[i].what.clone(),
-        );
+        let (vfd, what) = (self.kept[i].vfs_fd, self.kept[i].what.clone());
         match self.rng.u8(0..7) {
             // A duplicate shares the offset (checked by later reads/seeks).
             6 if self.kept.len() < MAX_KEPT_FDS => {
                 let op = format!("dup({what})");
                 let vfs = self.vfs.dup(vfd).map_err(|e| e.raw());
-                // SAFETY: duplicating a descriptor we own.
-                let linux = lx(unsafe { libc::fcntl(lfd, libc::F_DUPFD_CLOEXEC, 0) } as i64);
+                let linux = lx(rustix::io::fcntl_dupfd_cloexec(self.kept_linux_fd(i), 0));
                 match (vfs, linux) {
                     (Ok(vfs_fd), Ok(linux_fd)) => {
                         let dup_what = format!("fd[{}]=dup of {what}", self.kept.len());
                         self.compare(op, Ok(dup_what.clone()), Ok(dup_what.clone()));
                         self.kept.push(Kept {
                             vfs_fd,
-                            linux_fd: linux_fd as i32,
+                            linux_fd,
                             what: dup_what,
                         });
                     }
                     (vfs, linux) => {
                         let (vfs, linux) = (
                             vfs.map(|fd| format!("fd {fd}")),
-                            linux.map(|fd| format!("fd {fd}")),
+                            linux.map(|fd| format!("fd {}", fd.as_raw_fd())),
                         );
                         self.compare(op, vfs, linux);
                     }
@@ -706,11 +706,19 @@ impl Harness {
             // lseek on a directory: Linux's tmpfs takes any position, the
             // VFS only a rewind (its positions are readdir cookies). Both
             // are valid (positions are filesystem-specific), so not compared.
-            4 if !linux_fd_is_dir(lfd) => {
-                let (offset, whence, lwhence) = match self.rng.u8(0..3) {
-                    0 => (self.rng.i64(-10..5000), Whence::Set, libc::SEEK_SET),
-                    1 => (self.rng.i64(-3000..3000), Whence::Cur, libc::SEEK_CUR),
-                    _ => (self.rng.i64(-3000..3000), Whence::End, libc::SEEK_END),
+            4 if !linux_fd_is_dir(self.kept_linux_fd(i)) => {
+                let (offset, whence) = match self.rng.u8(0..3) {
+                    0 => (self.rng.i64(-10..5000), Whence::Set),
+                    1 => (self.rng.i64(-3000..3000), Whence::Cur),
+                    _ => (self.rng.i64(-3000..3000), Whence::End),
+                };
+                let linux_pos = match whence {
+                    // A negative offset wraps here and rustix passes the
+                    // same bits on as lseek(2)'s signed offset, so Linux
+                    // sees the negative offset and answers EINVAL.
+                    Whence::Set => SeekFrom::Start(offset as u64),
+                    Whence::Cur => SeekFrom::Current(offset),
+                    Whence::End => SeekFrom::End(offset),
                 };
                 let op = format!("lseek({what}, {offset}, {whence:?})");
                 let vfs = self
@@ -718,8 +726,8 @@ impl Harness {
                     .lseek(vfd, offset, whence)
                     .map(|n| n.to_string())
                     .map_err(|e| e.raw());
-                // SAFETY: plain syscall on our descriptor.
-                let linux = lx(unsafe { libc::lseek(lfd, offset, lwhence) }).map(|n| n.to_string());
+                let linux =
+                    lx(rustix::fs::seek(self.kept_linux_fd(i), linux_pos)).map(|n| n.to_string());
                 self.compare(op, vfs, linux);
             }
             4 | 5 => {
@@ -732,9 +740,8 @@ impl Harness {
                     .map(|n| digest(&buf[..n]))
                     .map_err(|e| e.raw());
                 let mut buf = vec![0u8; len];
-                // SAFETY: `buf` is valid for `len` bytes.
-                let linux = lx(unsafe { libc::read(lfd, buf.as_mut_ptr().cast(), len) } as i64)
-                    .map(|n| digest(&buf[..n as usize]));
+                let linux = lx(rustix::io::read(self.kept_linux_fd(i), &mut buf[..]))
+                    .map(|n| digest(&buf[..n]));
                 self.compare(op, vfs, linux);
             }
             0 => {
@@ -745,10 +752,8 @@ impl Harness {
                     .write(vfd, &data)
                     .map(|n| n.to_string())
                     .map_err(|e| e.raw());
-                // SAFETY: `data` is valid for its length.
                 let linux =
-                    lx(unsafe { libc::write(lfd, data.as_ptr().cast(), data.len()) } as i64)
-                        .map(|n| n.to_string());
+                    lx(rustix::io::write(self.kept_linux_fd(i), &data)).map(|n| n.to_string());
                 self.compare(op, vfs, linux);
             }
             1 => {
@@ -762,13 +767,12 @@ impl Harness {
                     .map(|n| digest(&buf[..n]))
                     .map_err(|e| e.raw());
                 let mut buf = vec![0u8; len];
-                // SAFETY: `buf` is valid for `len` bytes.
-                let linux =
-                    lx(
-                        unsafe { libc::pread(lfd, buf.as_mut_ptr().cast(), len, offset as i64) }
-                            as i64,
-                    )
-                    .map(|n| digest(&buf[..n as usize]));
+                let linux = lx(rustix::io::pread(
+                    self.kept_linux_fd(i),
+                    &mut buf[..],
+                    offset,
+                ))
+                .map(|n| digest(&buf[..n]));
                 self.compare(op, vfs, linux);
             }
             2 => {
@@ -778,11 +782,8 @@ impl Harness {
                     .fstat(vfd)
                     .map(|st| render_vfs_stat(&st))
                     .map_err(|e| e.raw());
-                // SAFETY: an all-zero stat is valid; fstat fills it.
-                let mut st: libc::stat = unsafe { std::mem::zeroed() };
-                // SAFETY: `st` is a valid out-pointer.
                 let linux =
-                    lx(unsafe { libc::fstat(lfd, &mut st) } as i64).map(|_| render_linux_stat(&st));
+                    lx(rustix::fs::fstat(self.kept_linux_fd(i))).map(|st| render_linux_stat(&st));
                 self.compare(op, vfs, linux);
             }
             _ => {
@@ -793,9 +794,7 @@ impl Harness {
                     .ftruncate(vfd, len)
                     .map(|()| "ok".into())
                     .map_err(|e| e.raw());
-                // SAFETY: plain syscall on our descriptor.
-                let linux =
-                    lx(unsafe { libc::ftruncate(lfd, len as i64) } as i64).map(|_| "ok".into());
+                let linux = lx_ok(rustix::fs::ftruncate(self.kept_linux_fd(i), len));
                 self.compare(op, vfs, linux);
             }
         }
@@ -841,33 +840,24 @@ fn digest(bytes: &[u8]) -> String {
     format!("{} bytes fnv={h:016x}", bytes.len())
 }
 
-fn linux_fd_is_dir(fd: i32) -> bool {
-    // SAFETY: an all-zero stat is valid to overwrite.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: valid descriptor and out-pointer.
-    unsafe { libc::fstat(fd, &mut st) == 0 && st.st_mode & libc::S_IFMT == libc::S_IFDIR }
+fn linux_fd_is_dir(fd: BorrowedFd<'_>) -> bool {
+    rustix::fs::fstat(fd)
+        .is_ok_and(|st| LinuxFileType::from_raw_mode(st.st_mode) == LinuxFileType::Directory)
 }
 
-fn linux_stat(c: &CString, follow: bool) -> Outcome {
-    // SAFETY: an all-zero stat is a valid value to be overwritten.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: valid path and out-pointer.
-    let ret = unsafe {
-        if follow {
-            libc::stat(c.as_ptr(), &mut st)
-        } else {
-            libc::lstat(c.as_ptr(), &mut st)
-        }
+fn linux_stat(c: &CStr, follow: bool) -> Outcome {
+    let st = if follow {
+        rustix::fs::stat(c)
+    } else {
+        rustix::fs::lstat(c)
     };
-    lx(ret as i64).map(|_| render_linux_stat(&st))
+    lx(st).map(|st| render_linux_stat(&st))
 }
 
 /// The target of a Linux symlink, with the test root turned back into `/`.
-fn linux_readlink(c: &CString, root: &Path) -> Outcome {
-    let mut buf = vec![0u8; 4096];
-    // SAFETY: `buf` is valid for its length.
-    let n = lx(unsafe { libc::readlink(c.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) } as i64)?;
-    let target = String::from_utf8_lossy(&buf[..n as usize]).into_owned();
+fn linux_readlink(c: &CStr, root: &Path) -> Outcome {
+    let target = lx(rustix::fs::readlink(c, Vec::new()))?;
+    let target = String::from_utf8_lossy(target.as_bytes()).into_owned();
     let root = root.display().to_string();
     Ok(match target.strip_prefix(&root) {
         Some(rest) if rest.starts_with('/') => rest.to_string(),
@@ -949,22 +939,20 @@ fn linux_tree(root: &Path, rel: &str) -> String {
         };
         let path = root.join(&rel);
         let c = CString::new(path.as_os_str().as_bytes()).unwrap();
-        // SAFETY: an all-zero stat is valid to overwrite.
-        let mut st: libc::stat = unsafe { std::mem::zeroed() };
-        // SAFETY: valid path and out-pointer.
-        assert_eq!(unsafe { libc::lstat(c.as_ptr(), &mut st) }, 0);
+        let st = rustix::fs::lstat(&c).unwrap();
         let _ = write!(out, "{rel} {}", render_linux_stat(&st));
-        match st.st_mode & libc::S_IFMT {
-            libc::S_IFREG => {
+        let kind = LinuxFileType::from_raw_mode(st.st_mode);
+        match kind {
+            LinuxFileType::RegularFile => {
                 let _ = write!(out, " {}", digest(&std::fs::read(&path).unwrap()));
             }
-            libc::S_IFLNK => {
+            LinuxFileType::Symlink => {
                 let _ = write!(out, " -> {}", linux_readlink(&c, root).unwrap());
             }
             _ => {}
         }
         out.push('\n');
-        if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
+        if kind == LinuxFileType::Directory {
             out.push_str(&linux_tree(root, &rel));
         }
     }
@@ -1008,8 +996,7 @@ fn run_seed(seed: u64) {
 #[test]
 fn vfs_on_ramfs_matches_linux() {
     // The VFS creates with exactly the mode given; make Linux do the same.
-    // SAFETY: umask only changes this process's file-creation mask.
-    unsafe { libc::umask(0) };
+    rustix::process::umask(Mode::empty());
     let seeds: Vec<u64> = match std::env::var("DIFF_SEED") {
         Ok(s) => vec![s.trim().parse().expect("DIFF_SEED must be a number")],
         Err(_) => FIXED_SEEDS.to_vec(),
