@@ -27,21 +27,24 @@
 //! file's `dir_pos`.
 //!
 //! `ns_change` (one per mount) serialises the namespace changes on a mount:
-//! create, mkdir, symlink, mknod, link, unlink, rmdir and rename hold it from
-//! their final checks (the name exists or not, the directory is still live)
-//! across the backend call to the dentry-cache update, and `mount` holds it
-//! while it attaches to a dentry of that mount. Without it two changes could
-//! reach the cache in another order than the backend (a removed directory
-//! cached again by the `mkdir` that created it). It is held across backend
-//! I/O, but only namespace changes on the same mount wait for it; path
-//! lookups never take it: they check the directory's version instead.
+//! create, mkdir, symlink, mknod, link, unlink, rmdir and rename take it
+//! before their last checks (the directory is still live; for removals and
+//! rename also the lookups of the names involved) and hold it across the
+//! backend call until the dentry cache shows the change; `mount` holds it
+//! while it attaches to a dentry of that mount. Without it the cache could
+//! apply two changes in another order than the backend did (a directory that
+//! one thread just removed, cached again by the `mkdir` that created it).
+//! Only namespace changes on the same mount ever wait for it; path lookups
+//! never take it.
 //!
-//! Apart from `ns_change`, no two are held together except `tree` with nothing else:
-//! the warm path of `stat` takes the `tree` read lock once for the whole walk,
-//! clones the final vnode and calls `getattr` unlocked. No VFS lock is held
-//! across a backend call that does I/O (`lookup`, `read_at`, `write_at`,
-//! `readdir`, `create`, ...): lookups drop the tree lock, ask the backend, and
-//! insert the answer only if the directory's version did not change meanwhile;
+//! Apart from `ns_change`, no two are held together except `tree` with
+//! nothing else: the warm path of `stat` takes the `tree` read lock once for
+//! the whole walk, clones the final vnode and calls `getattr` unlocked. No
+//! other VFS lock is held across a backend call that does I/O (`lookup`,
+//! `read_at`, `write_at`, `readdir`, ...): lookups drop the tree lock, ask
+//! the backend, and insert the answer only if the directory's version did not
+//! change meanwhile (a removal or rename bumps it after its backend call; a
+//! create inserts its entry, which a lookup checks for before inserting);
 //! reads and writes clone the open file out of the descriptor table first.
 
 #![no_std]
