@@ -3,7 +3,7 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-use crate::{check_request, BlockDevice, BlockError};
+use crate::{BlockDevice, BlockError, check_request};
 
 /// A disk backed by a host file, for the host tools.
 ///
@@ -25,7 +25,10 @@ impl FileDisk {
 
     /// Open `path` for reading and writing.
     pub fn open_rw(path: &Path, block_size: usize) -> io::Result<Self> {
-        let file = std::fs::OpenOptions::new().read(true).write(true).open(path)?;
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)?;
         Self::from_file(file, block_size, false)
     }
 
@@ -34,7 +37,12 @@ impl FileDisk {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "block size 0"));
         }
         let len = file.metadata()?.len();
-        Ok(FileDisk { file, len, block_size, read_only })
+        Ok(FileDisk {
+            file,
+            len,
+            block_size,
+            read_only,
+        })
     }
 }
 

@@ -13,15 +13,15 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
-mod ramdisk;
 #[cfg(feature = "std")]
 mod filedisk;
+mod ramdisk;
 #[cfg(feature = "virtio")]
 pub mod virtio;
 
-pub use ramdisk::RamDisk;
 #[cfg(feature = "std")]
 pub use filedisk::FileDisk;
+pub use ramdisk::RamDisk;
 
 use alloc::vec;
 use core::fmt;

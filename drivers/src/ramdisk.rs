@@ -2,7 +2,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 use spin::RwLock;
 
-use crate::{check_request, BlockDevice, BlockError};
+use crate::{BlockDevice, BlockError, check_request};
 
 /// A disk held in memory, for tests and for images loaded whole.
 pub struct RamDisk {
@@ -15,7 +15,11 @@ impl RamDisk {
     /// A zeroed disk of `num_blocks` blocks of `block_size` bytes.
     pub fn new(block_size: usize, num_blocks: u64) -> Self {
         let len = block_size.saturating_mul(num_blocks as usize);
-        RamDisk { block_size, data: RwLock::new(vec![0; len]), read_only: false }
+        RamDisk {
+            block_size,
+            data: RwLock::new(vec![0; len]),
+            read_only: false,
+        }
     }
 
     /// A disk holding `bytes`, padded with zeros to a whole block.
@@ -23,7 +27,11 @@ impl RamDisk {
         let bs = block_size.max(1);
         let padded = bytes.len().div_ceil(bs) * bs;
         bytes.resize(padded, 0);
-        RamDisk { block_size, data: RwLock::new(bytes), read_only: false }
+        RamDisk {
+            block_size,
+            data: RwLock::new(bytes),
+            read_only: false,
+        }
     }
 
     /// The same disk, refusing writes.
@@ -86,8 +94,14 @@ mod tests {
         let disk = RamDisk::new(512, 4);
         let mut buf = vec![0u8; 512];
         assert_eq!(disk.read_blocks(4, &mut buf), Err(BlockError::OutOfRange));
-        assert_eq!(disk.read_blocks(u64::MAX, &mut buf), Err(BlockError::OutOfRange));
-        assert_eq!(disk.read_blocks(0, &mut buf[..100]), Err(BlockError::Misaligned));
+        assert_eq!(
+            disk.read_blocks(u64::MAX, &mut buf),
+            Err(BlockError::OutOfRange)
+        );
+        assert_eq!(
+            disk.read_blocks(0, &mut buf[..100]),
+            Err(BlockError::Misaligned)
+        );
         disk.write_blocks(3, &[7u8; 512]).unwrap();
         disk.read_blocks(3, &mut buf).unwrap();
         assert!(buf.iter().all(|&b| b == 7));
@@ -97,14 +111,27 @@ mod tests {
     fn unaligned_byte_reads() {
         let bytes: Vec<u8> = (0..2048u32).map(|i| (i * 7 % 251) as u8).collect();
         let disk = RamDisk::from_bytes(512, bytes.clone());
-        for (off, len) in [(0, 0), (1, 10), (500, 30), (511, 1026), (0, 2048), (1000, 1048)] {
+        for (off, len) in [
+            (0, 0),
+            (1, 10),
+            (500, 30),
+            (511, 1026),
+            (0, 2048),
+            (1000, 1048),
+        ] {
             let mut buf = vec![0u8; len];
             read_bytes(&disk, off as u64, &mut buf).unwrap();
             assert_eq!(buf, bytes[off..off + len], "off {off} len {len}");
         }
         let mut buf = [0u8; 2];
-        assert_eq!(read_bytes(&disk, 2047, &mut buf), Err(BlockError::OutOfRange));
-        assert_eq!(read_bytes(&disk, u64::MAX, &mut buf), Err(BlockError::OutOfRange));
+        assert_eq!(
+            read_bytes(&disk, 2047, &mut buf),
+            Err(BlockError::OutOfRange)
+        );
+        assert_eq!(
+            read_bytes(&disk, u64::MAX, &mut buf),
+            Err(BlockError::OutOfRange)
+        );
     }
 
     #[test]

@@ -160,12 +160,11 @@ const _: () = assert!(core::mem::size_of::<V1Inode>() == 32);
 
 /// The CRC32 of a v2 superblock's first `len` bytes with the CRC field zeroed.
 pub fn superblock_crc(header: &[u8]) -> u32 {
-    let mut hasher = crc32fast::Hasher::new();
     let (before, rest) = header.split_at(SB_CRC_OFFSET.min(header.len()));
-    hasher.update(before);
-    if rest.len() >= 4 {
-        hasher.update(&[0u8; 4]);
-        hasher.update(&rest[4..]);
+    let mut crc = crate::crc::update(0, before);
+    if let Some(after) = rest.get(4..) {
+        crc = crate::crc::update(crc, &[0u8; 4]);
+        crc = crate::crc::update(crc, after);
     }
-    hasher.finalize()
+    crc
 }

@@ -67,9 +67,7 @@ impl RofsFs {
                 }
             }
         }
-        let t0 = crate::mp_t();
         let image = Image::load(&*dev)?;
-        crate::mp_set(5, crate::mp_t()-t0);
         let crc_state = if verify && image.has_data_crc {
             (0..image.inode_count)
                 .map(|_| AtomicU8::new(CRC_UNKNOWN))
@@ -77,15 +75,13 @@ impl RofsFs {
         } else {
             Vec::new()
         };
-        let r = Ok(Arc::new(RofsFs {
+        Ok(Arc::new(RofsFs {
             mounted: Arc::new(Mounted {
                 dev,
                 image,
                 crc_state,
             }),
-        }));
-        crate::mp_set(6, crate::mp_t()-t0); crate::mp_set(7, 1);
-        r
+        }))
     }
 
     /// The format version of the mounted image (1 or 2).
@@ -187,7 +183,7 @@ pub(crate) fn file_crc(
     let base = image
         .block_offset(record.start.get())
         .ok_or_else(|| corrupt!("data offset overflows"))?;
-    let mut hasher = crc32fast::Hasher::new();
+    let mut crc = 0;
     let mut buf = vec![0u8; CRC_CHUNK.min(size as usize)];
     let mut done = 0u64;
     while done < size {
@@ -196,10 +192,10 @@ pub(crate) fn file_crc(
             .checked_add(done)
             .ok_or_else(|| corrupt!("data offset overflows"))?;
         read_bytes(dev, at, &mut buf[..n])?;
-        hasher.update(&buf[..n]);
+        crc = crate::crc::update(crc, &buf[..n]);
         done += n as u64;
     }
-    Ok(hasher.finalize())
+    Ok(crc)
 }
 
 fn timespec(record: &Inode) -> Timespec {
@@ -249,7 +245,6 @@ impl VfsInode for RofsInode {
     }
 
     fn lookup(&self, name: &str) -> VfsResult<Arc<dyn VfsInode>> {
-        crate::mp_dump();
         let record = self.dir_record()?;
         let image = &self.mounted.image;
         let entry = image

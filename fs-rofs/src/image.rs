@@ -162,6 +162,10 @@ impl Image {
 
     /// Check every table against every other and against the device.
     /// `data_blocks` is the range of blocks file data may occupy.
+    ///
+    /// Two linear passes, inodes then entries, looking at each name byte
+    /// once (validity, UTF-8 and order fused): under QEMU TCG this is a
+    /// large part of the mount time.
     fn validate(&mut self, data_blocks: Range<u64>, strict_names: bool) -> Result<(), RofsError> {
         let inode_table = self
             .tables
@@ -179,100 +183,35 @@ impl Image {
             .tables
             .get(self.names.clone())
             .ok_or_else(|| corrupt!("names range"))?;
-        let bs = u64::from(self.block_size);
-        let (mut dirs, mut files, mut links) = (0u64, 0u64, 0u64);
-        // Sum of directory sizes bounds the sortedness check below to
-        // O(entries) even if a hostile image makes directories overlap.
-        let mut dirent_refs = 0u64;
-        let mut dir_runs: Vec<(u64, u64)> = Vec::new();
-        if inodes.is_empty() {
-            return Err(corrupt!("no inodes"));
+        let root = inodes.first().ok_or_else(|| corrupt!("no inodes"))?;
+        if root.mode.get() & S_IFMT != S_IFDIR {
+            return Err(corrupt!("root inode is not a directory"));
         }
-        for (index, inode) in inodes.iter().enumerate() {
-            let ino = index as u64 + 1;
-            let start = inode.start.get();
-            let count = inode.count.get();
-            match inode.mode.get() & S_IFMT {
-                S_IFDIR => {
-                    dirs += 1;
-                    let end = start
-                        .checked_add(count)
-                        .filter(|&e| e <= dirents.len() as u64);
-                    if end.is_none() {
-                        return Err(corrupt!(
-                            "inode {ino}: directory entries {start}+{count} out of range"
-                        ));
-                    }
-                    dirent_refs = dirent_refs
-                        .checked_add(count)
-                        .filter(|&n| n <= dirents.len() as u64)
-                        .ok_or_else(|| corrupt!("inode {ino}: directories share entries"))?;
-                    if count > 0 {
-                        dir_runs.push((start, count));
-                    }
-                    let own = &dirents[start as usize..(start + count) as usize];
-                    for pair in own.windows(2) {
-                        if self.sorted && blob(names, &pair[0]) >= blob(names, &pair[1]) {
-                            return Err(corrupt!(
-                                "inode {ino}: directory entries not sorted or duplicated"
-                            ));
-                        }
-                    }
-                }
-                S_IFREG => {
-                    files += 1;
-                    let size = inode.size.get();
-                    if size == 0 {
-                        if count != 0 {
-                            return Err(corrupt!("inode {ino}: empty file with data blocks"));
-                        }
-                    } else {
-                        if count != size.div_ceil(bs) {
-                            return Err(corrupt!(
-                                "inode {ino}: size {size} does not match {count} blocks"
-                            ));
-                        }
-                        let end = start.checked_add(count);
-                        if start < data_blocks.start || end.is_none_or(|e| e > data_blocks.end) {
-                            return Err(corrupt!(
-                                "inode {ino}: data blocks {start}+{count} outside the data region"
-                            ));
-                        }
-                    }
-                }
-                S_IFLNK => {
-                    links += 1;
-                    let target = start
-                        .checked_add(count)
-                        .filter(|&e| e <= names.len() as u64 && count <= SYMLINK_MAX as u64)
-                        .map(|e| &names[start as usize..e as usize]);
-                    match target {
-                        Some(t) if !t.is_empty() && !t.contains(&0) => {
-                            if strict_names && core::str::from_utf8(t).is_err() {
-                                return Err(corrupt!("inode {ino}: symlink target is not UTF-8"));
-                            }
-                        }
-                        _ => {
-                            return Err(corrupt!(
-                                "inode {ino}: bad symlink target {start}+{count}"
-                            ));
-                        }
-                    }
-                }
-                other => return Err(corrupt!("inode {ino}: unsupported file type {other:#o}")),
-            }
+        let scan = scan_inodes(
+            inodes,
+            dirents.len() as u64,
+            names,
+            &data_blocks,
+            self.block_size,
+            strict_names,
+            self.dir_count as usize,
+        )?;
+        let mut dir_runs = scan.dir_runs;
+        // In images mkimage writes, directories' runs are already in order;
+        // skipping the sort also skips running its code, which an emulator
+        // would first have to translate. check_entries checks they are
+        // disjoint.
+        if !scan.runs_sorted {
+            dir_runs.sort_unstable();
         }
-        // Directories own disjoint runs of the entry table.
-        dir_runs.sort_unstable();
-        for pair in dir_runs.windows(2) {
-            if pair[0].0 + pair[0].1 > pair[1].0 {
-                return Err(corrupt!(
-                    "directories share entries {}..{}",
-                    pair[1].0,
-                    pair[0].0 + pair[0].1
-                ));
-            }
-        }
+        check_entries(
+            dirents,
+            names,
+            inodes.len() as u64,
+            &dir_runs,
+            self.sorted,
+            strict_names,
+        )?;
         if !self.sorted {
             let mut index: Vec<u32> = (0..dirents.len() as u32).collect();
             for &(start, count) in &dir_runs {
@@ -283,42 +222,358 @@ impl Image {
             }
             self.lookup_index = index;
         }
-        if inodes[0].mode.get() & S_IFMT != S_IFDIR {
-            return Err(corrupt!("root inode is not a directory"));
-        }
-        for (index, entry) in dirents.iter().enumerate() {
-            let ino = u64::from(entry.ino.get());
-            if ino == 0 || ino > inodes.len() as u64 {
-                return Err(corrupt!(
-                    "directory entry {index}: inode {ino} out of range"
-                ));
-            }
-            let off = entry.name_off.get() as usize;
-            let name = off
-                .checked_add(usize::from(entry.name_len.get()))
-                .and_then(|end| names.get(off..end))
-                .ok_or_else(|| corrupt!("directory entry {index}: name out of range"))?;
-            if !valid_name(name) {
-                return Err(corrupt!("directory entry {index}: invalid name"));
-            }
-            if strict_names && core::str::from_utf8(name).is_err() {
-                return Err(corrupt!("directory entry {index}: name is not UTF-8"));
-            }
-        }
-        self.dir_count = dirs;
-        self.file_count = files;
-        self.symlink_count = links;
+        self.dir_count = scan.dirs;
+        self.file_count = scan.files;
+        self.symlink_count = scan.links;
         Ok(())
     }
 }
 
+/// What a check of the inode table found.
+struct InodeScan {
+    dirs: u64,
+    files: u64,
+    links: u64,
+    /// `(first entry, entry count)` of each non-empty directory, in inode order.
+    dir_runs: Vec<(u64, u64)>,
+    /// Whether `dir_runs` is in order of first entry.
+    runs_sorted: bool,
+}
+
+/// Check every inode against the other tables and the data region.
+///
+/// The loop only decides; a failed image goes through [`explain_inodes`]
+/// to say which inode is wrong. Under QEMU TCG much of a one-shot pass's
+/// cost is translating the code it runs, so the loop is kept small and
+/// calls into no library code on valid images (no sort, `contains` or UTF-8
+/// decoder for ASCII).
+fn scan_inodes(
+    inodes: &[Inode],
+    dirent_total: u64,
+    names: &[u8],
+    data_blocks: &Range<u64>,
+    block_size: u32,
+    strict_names: bool,
+    dir_hint: usize,
+) -> Result<InodeScan, RofsError> {
+    let bs = u64::from(block_size);
+    if !bs.is_power_of_two() {
+        return Err(corrupt!("block size {bs}"));
+    }
+    // Blocks of a file by shift and mask: no division in the loop.
+    let block_shift = bs.trailing_zeros();
+    let names_len = names.len() as u64;
+    let (mut dirs, mut files, mut links) = (0u64, 0u64, 0u64);
+    // Sum of directory sizes: at most the table, which bounds the overlap
+    // check to O(entries) even if a hostile image makes directories overlap.
+    let mut dirent_refs = 0u64;
+    let mut dir_runs: Vec<(u64, u64)> = Vec::with_capacity(dir_hint.min(inodes.len()).min(1 << 16));
+    let explain = || explain_inodes(inodes, dirent_total, names, data_blocks, bs, strict_names);
+    let (data_start, data_end) = (data_blocks.start, data_blocks.end);
+    let mut runs_sorted = true;
+    let mut bad = false;
+    for inode in inodes {
+        let kind = inode.mode.get() & S_IFMT;
+        let start = inode.start.get();
+        let count = inode.count.get();
+        if kind == S_IFREG {
+            // The common case, kept to one short path; a failure is only
+            // noted here and explained after the loop.
+            files += 1;
+            let size = inode.size.get();
+            let blocks = (size >> block_shift) + u64::from(size & (bs - 1) != 0);
+            let (end, overflow) = start.overflowing_add(count);
+            let outside = overflow | (start < data_start) | (end > data_end);
+            bad |= (count != blocks) | ((count != 0) & outside);
+        } else if kind == S_IFDIR {
+            dirs += 1;
+            if start.checked_add(count).is_none_or(|e| e > dirent_total) {
+                return Err(explain());
+            }
+            dirent_refs += count;
+            if dirent_refs > dirent_total {
+                return Err(explain());
+            }
+            if count != 0 {
+                runs_sorted &= dir_runs.last().is_none_or(|&(last, _)| last <= start);
+                dir_runs.push((start, count));
+            }
+        } else if kind == S_IFLNK {
+            links += 1;
+            let target = start
+                .checked_add(count)
+                .filter(|&e| e <= names_len && count <= SYMLINK_MAX as u64)
+                .and_then(|e| names.get(start as usize..e as usize));
+            if !target.is_some_and(|t| symlink_target_ok(t, strict_names)) {
+                return Err(explain());
+            }
+        } else {
+            return Err(explain());
+        }
+    }
+    if bad {
+        return Err(explain());
+    }
+    Ok(InodeScan {
+        dirs,
+        files,
+        links,
+        dir_runs,
+        runs_sorted,
+    })
+}
+
+/// The first problem [`scan_inodes`] found, checked one inode at a time.
+#[cold]
+fn explain_inodes(
+    inodes: &[Inode],
+    dirent_total: u64,
+    names: &[u8],
+    data_blocks: &Range<u64>,
+    bs: u64,
+    strict_names: bool,
+) -> RofsError {
+    let mut dirent_refs = 0u64;
+    for (index, inode) in inodes.iter().enumerate() {
+        let ino = index as u64 + 1;
+        let start = inode.start.get();
+        let count = inode.count.get();
+        let end = start.checked_add(count);
+        match inode.mode.get() & S_IFMT {
+            S_IFDIR => {
+                if end.is_none_or(|e| e > dirent_total) {
+                    return corrupt!("inode {ino}: directory entries {start}+{count} out of range");
+                }
+                dirent_refs += count;
+                if dirent_refs > dirent_total {
+                    return corrupt!("inode {ino}: directories share entries");
+                }
+            }
+            S_IFREG => {
+                let size = inode.size.get();
+                if count != size.div_ceil(bs) {
+                    return corrupt!("inode {ino}: size {size} does not match {count} blocks");
+                }
+                if count != 0
+                    && (start < data_blocks.start || end.is_none_or(|e| e > data_blocks.end))
+                {
+                    return corrupt!(
+                        "inode {ino}: data blocks {start}+{count} outside the data region"
+                    );
+                }
+            }
+            S_IFLNK => {
+                let target = end
+                    .filter(|&e| e <= names.len() as u64 && count <= SYMLINK_MAX as u64)
+                    .and_then(|e| names.get(start as usize..e as usize));
+                match target {
+                    Some(t) if !t.is_empty() && !t.contains(&0) => {
+                        if strict_names && core::str::from_utf8(t).is_err() {
+                            return corrupt!("inode {ino}: symlink target is not UTF-8");
+                        }
+                    }
+                    _ => return corrupt!("inode {ino}: bad symlink target {start}+{count}"),
+                }
+            }
+            other => return corrupt!("inode {ino}: unsupported file type {other:#o}"),
+        }
+    }
+    corrupt!("inode table inconsistent")
+}
+
+/// Check every directory entry: its inode in range, its name in the blob
+/// and valid (with `utf8`, also UTF-8), within each directory's run (when
+/// `sorted`) names strictly increasing, which also rules out duplicates,
+/// and directories' runs disjoint. `dir_runs` is sorted and each run lies
+/// in the table, so one walk in table order sees where each run begins and
+/// ends.
+///
+/// The loop only decides, accumulating failures in a flag, and a name of
+/// up to 8 bytes (nearly all, in practice) takes a path with no branch:
+/// NUL and '/' by the zero-byte test, order by comparing the names as
+/// zero-padded big-endian numbers (exact, since names hold no NUL); the
+/// others take plain byte loops (and the UTF-8 decoder if not ASCII). A
+/// failed image goes through [`explain_entries`] for the message.
+fn check_entries(
+    dirents: &[DirEntry],
+    names: &[u8],
+    inode_count: u64,
+    dir_runs: &[(u64, u64)],
+    sorted: bool,
+    utf8: bool,
+) -> Result<(), RofsError> {
+    /// Bytes past the name read as 'a': neither NUL, '/' nor non-ASCII.
+    const FILL: u64 = ONES * b'a' as u64;
+    const SLASHES: u64 = ONES * b'/' as u64;
+    const DOT: u64 = b'.' as u64;
+    const DOT_DOT: u64 = u16::from_le_bytes(*b"..") as u64;
+    let explain = || explain_entries(dirents, names, inode_count, dir_runs, sorted, utf8);
+    let last_run = dir_runs.len().saturating_sub(1);
+    let run_at = |i: usize| dir_runs.get(i.min(last_run)).copied();
+    let (mut next_start, mut next_count) = run_at(0).unwrap_or((u64::MAX, 0));
+    let mut next_index = 1usize;
+    let mut run_end = 0u64;
+    let mut bad = false;
+    let mut prev = 0..0;
+    // The previous name as a big-endian word, or None if it was longer
+    // than 8 bytes.
+    let mut prev_key: Option<u64> = None;
+    for (at, entry) in (0u64..).zip(dirents) {
+        let ino = u64::from(entry.ino.get());
+        let off = entry.name_off.get() as usize;
+        let len = usize::from(entry.name_len.get());
+        let end = off.saturating_add(len);
+        bad |= ino.wrapping_sub(1) >= inode_count;
+        let starts_run = at == next_start;
+        if starts_run {
+            // Validated by scan_inodes: start + count <= number of entries.
+            run_end = next_start + next_count;
+            (next_start, next_count) = match run_at(next_index) {
+                Some(run) if next_index <= last_run => run,
+                _ => (u64::MAX, 0),
+            };
+            next_index += 1;
+            bad |= next_start < run_end;
+        }
+        let ordered = sorted & !starts_run & (at < run_end);
+        let short = len.wrapping_sub(1) < 8;
+        let mask = u64::MAX >> ((8 - len.clamp(1, 8)) * 8);
+        let word = names.get(off..).and_then(|rest| rest.first_chunk::<8>());
+        let name_word = match word {
+            Some(bytes) if short => Some(u64::from_le_bytes(*bytes) & mask),
+            _ => None,
+        };
+        let ascii_word = name_word.filter(|&name| name & HIGHS == 0);
+        match (ascii_word, prev_key) {
+            (Some(name), Some(prev_key)) => {
+                let filled = name | (FILL & !mask);
+                bad |= (has_zero_byte(filled) | has_zero_byte(filled ^ SLASHES) != 0)
+                    | (name == DOT)
+                    | (name == DOT_DOT)
+                    | (ordered & (prev_key >= name.swap_bytes()));
+            }
+            _ => {
+                // Longer names, non-ASCII ones, names in the blob's last 7
+                // bytes, and the name after a long one.
+                bad |= !names.get(off..end).is_some_and(|name| name_ok(name, utf8))
+                    || (ordered && !names_less(names, prev.clone(), off..end));
+            }
+        }
+        prev_key = name_word.map(u64::swap_bytes);
+        prev = off..end;
+    }
+    if bad {
+        return Err(explain());
+    }
+    Ok(())
+}
+
+/// The first problem [`check_entries`] found, checked one entry at a time.
+#[cold]
+fn explain_entries(
+    dirents: &[DirEntry],
+    names: &[u8],
+    inode_count: u64,
+    dir_runs: &[(u64, u64)],
+    sorted: bool,
+    utf8: bool,
+) -> RofsError {
+    for pair in dir_runs.windows(2) {
+        if pair[0].0 + pair[0].1 > pair[1].0 {
+            return corrupt!(
+                "directories share entries {}..{}",
+                pair[1].0,
+                pair[0].0 + pair[0].1
+            );
+        }
+    }
+    for (index, entry) in dirents.iter().enumerate() {
+        let ino = u64::from(entry.ino.get());
+        if ino == 0 || ino > inode_count {
+            return corrupt!("directory entry {index}: inode {ino} out of range");
+        }
+        let off = entry.name_off.get() as usize;
+        let Some(name) = off
+            .checked_add(usize::from(entry.name_len.get()))
+            .and_then(|end| names.get(off..end))
+        else {
+            return corrupt!("directory entry {index}: name out of range");
+        };
+        if !name_ok(name, utf8) {
+            return corrupt!("directory entry {index}: invalid name");
+        }
+    }
+    if sorted {
+        for &(start, count) in dir_runs {
+            let run = dirents.get(start as usize..(start + count) as usize);
+            for (i, pair) in run.unwrap_or(&[]).windows(2).enumerate() {
+                if blob(names, &pair[0]) >= blob(names, &pair[1]) {
+                    let index = start as usize + i + 1;
+                    return corrupt!("directory entry {index}: entries not sorted or duplicated");
+                }
+            }
+        }
+    }
+    corrupt!("directory entries inconsistent")
+}
+
+/// A symlink target: 1.. bytes, no NUL, with `utf8` valid UTF-8. A plain
+/// loop rather than `contains` and `from_utf8`, whose code an emulator would
+/// first have to translate; the decoder only sees non-ASCII targets.
+fn symlink_target_ok(target: &[u8], utf8: bool) -> bool {
+    let (mut nul, mut high) = (false, 0u8);
+    for &byte in target {
+        nul |= byte == 0;
+        high |= byte;
+    }
+    !target.is_empty() && !nul && (high < 0x80 || !utf8 || core::str::from_utf8(target).is_ok())
+}
+
 /// A name a directory may hold: 1..=255 bytes, no '/', no NUL, not . or ..
+#[cfg(any(feature = "std", test))]
 pub(crate) fn valid_name(name: &[u8]) -> bool {
-    !name.is_empty()
-        && name.len() <= NAME_MAX
-        && name != b"."
-        && name != b".."
-        && !name.iter().any(|&b| b == b'/' || b == 0)
+    name_ok(name, false)
+}
+
+/// [`valid_name`] plus, with `utf8`, valid UTF-8.
+fn name_ok(name: &[u8], utf8: bool) -> bool {
+    let (valid, high) = scan_name(name);
+    valid && (!high || !utf8 || core::str::from_utf8(name).is_ok())
+}
+
+/// Whether `name` is valid (see [`valid_name`]) and whether it has a
+/// non-ASCII byte. A plain loop (see [`symlink_target_ok`] for why).
+fn scan_name(name: &[u8]) -> (bool, bool) {
+    let (mut bad, mut high) = (false, 0u8);
+    for &byte in name {
+        bad |= (byte == 0) | (byte == b'/');
+        high |= byte;
+    }
+    let valid = !bad && !name.is_empty() && name.len() <= NAME_MAX && name != b"." && name != b"..";
+    (valid, high >= 0x80)
+}
+
+/// `names[a] < names[b]` in byte order (either out of range: false).
+fn names_less(names: &[u8], a: Range<usize>, b: Range<usize>) -> bool {
+    let (Some(a), Some(b)) = (names.get(a), names.get(b)) else {
+        return false;
+    };
+    for (x, y) in a.iter().zip(b) {
+        if x != y {
+            return x < y;
+        }
+    }
+    a.len() < b.len()
+}
+
+/// Bytes 0x01 repeated, and the byte with the high bit, for word-at-a-time
+/// byte tests.
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// Non-zero when some byte of `word` is zero (exact as a yes/no answer).
+const fn has_zero_byte(word: u64) -> u64 {
+    word.wrapping_sub(ONES) & !word & HIGHS
 }
 
 fn blob<'a>(names: &'a [u8], entry: &DirEntry) -> &'a [u8] {
@@ -403,14 +658,10 @@ fn load_v2(dev: &dyn BlockDevice, head: &[u8]) -> Result<Image, RofsError> {
         .div_ceil(unit)
         .saturating_mul(unit)
         .min(image_bytes - meta_offset);
-    let t0 = crate::mp_t();
     let mut meta = vec![0u8; padded as usize];
-    let t1 = crate::mp_t();
     read_bytes(dev, meta_offset, &mut meta)?;
-    let t2 = crate::mp_t();
     meta.truncate(meta_len as usize);
-    let computed = crc32fast::hash(&meta);
-    let t3 = crate::mp_t();
+    let computed = crate::crc::hash(&meta);
     if computed != sb.meta_crc32.get() {
         return Err(RofsError::MetadataChecksum {
             stored: sb.meta_crc32.get(),
@@ -463,14 +714,13 @@ fn load_v2(dev: &dyn BlockDevice, head: &[u8]) -> Result<Image, RofsError> {
         names,
         inode_count,
         dirent_count,
-        dir_count: 0,
+        // The superblock's claim, as a capacity hint for validation (which
+        // then replaces it with the real count, compared below).
+        dir_count: u64::from(sb.dir_count.get()),
         file_count: 0,
         symlink_count: 0,
     };
-    let t4 = crate::mp_t();
     image.validate(1..data_end, true)?;
-    let t5 = crate::mp_t();
-    crate::mp_set(0, t1-t0); crate::mp_set(1, t2-t1); crate::mp_set(2, t3-t2); crate::mp_set(3, t4-t3); crate::mp_set(4, t5-t4);
     if image.dir_count != u64::from(sb.dir_count.get())
         || image.file_count != u64::from(sb.file_count.get())
         || image.symlink_count != u64::from(sb.symlink_count.get())
@@ -682,4 +932,149 @@ fn load_v1(dev: &dyn BlockDevice, head: &[u8]) -> Result<Image, RofsError> {
 /// A name for diagnostics.
 pub(crate) fn display_name(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A small deterministic generator (xorshift64*).
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        }
+
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+    }
+
+    /// What `check_entries` must decide, written the obvious way.
+    fn reference(
+        dirents: &[DirEntry],
+        names: &[u8],
+        inode_count: u64,
+        runs: &[(u64, u64)],
+        sorted: bool,
+    ) -> bool {
+        let name_of = |e: &DirEntry| {
+            let off = e.name_off.get() as usize;
+            names.get(off..off + usize::from(e.name_len.get()))
+        };
+        for pair in runs.windows(2) {
+            if pair[0].0 + pair[0].1 > pair[1].0 {
+                return false;
+            }
+        }
+        for e in dirents {
+            let ino = u64::from(e.ino.get());
+            let ok_name = name_of(e).is_some_and(|n| {
+                !n.is_empty()
+                    && n.len() <= NAME_MAX
+                    && n != b"."
+                    && n != b".."
+                    && !n.contains(&0)
+                    && !n.contains(&b'/')
+                    && core::str::from_utf8(n).is_ok()
+            });
+            if ino == 0 || ino > inode_count || !ok_name {
+                return false;
+            }
+        }
+        !sorted
+            || runs.iter().all(|&(start, count)| {
+                dirents[start as usize..(start + count) as usize]
+                    .windows(2)
+                    .all(|p| name_of(&p[0]) < name_of(&p[1]))
+            })
+    }
+
+    #[test]
+    fn entry_check_agrees_with_the_obvious_one() {
+        // Bytes that matter: separators, NUL, dots, non-ASCII (valid and
+        // not), and plain letters, in names of 0..=12 bytes so both the
+        // one-word path and the byte loop run, at every blob position.
+        const ALPHABET: &[u8] = b"ab.../\0\xc3\xa9\xff";
+        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+        let (mut accepted, mut refused) = (0, 0);
+        for round in 0..20_000 {
+            let count = 1 + rng.below(7) as usize;
+            let mut names = Vec::new();
+            let mut dirents = Vec::new();
+            for _ in 0..count {
+                let len = if rng.below(8) == 0 {
+                    9 + rng.below(4)
+                } else {
+                    1 + rng.below(3)
+                };
+                let off = names.len();
+                for _ in 0..len {
+                    // Mostly letters, so that many images are valid.
+                    let pick = if rng.below(6) == 0 {
+                        rng.below(ALPHABET.len() as u64)
+                    } else {
+                        rng.below(2)
+                    };
+                    names.push(ALPHABET[pick as usize]);
+                }
+                dirents.push(DirEntry {
+                    ino: (rng.below(5) as u32).into(),
+                    name_off: (off as u32).into(),
+                    name_len: (len as u16).into(),
+                    reserved: 0.into(),
+                });
+            }
+            if round % 5 == 0 {
+                // Sort by name, as a writer does, so order checks pass.
+                dirents.sort_by(|a, b| blob(&names, a).cmp(blob(&names, b)));
+            }
+            if round % 7 == 0 {
+                // A name that runs past the blob.
+                let last = dirents.len() - 1;
+                dirents[last].name_len = (dirents[last].name_len.get() + 1).into();
+            }
+            let mut runs = Vec::new();
+            let mut at = 0u64;
+            while at < count as u64 {
+                let len = 1 + rng.below(count as u64 - at);
+                if rng.below(3) != 0 {
+                    runs.push((at, len));
+                }
+                at += len;
+            }
+            if round % 11 == 0 && runs.len() > 1 {
+                runs[0].1 += 1; // overlap its neighbour
+            }
+            for sorted in [true, false] {
+                let want = reference(&dirents, &names, 4, &runs, sorted);
+                let got = check_entries(&dirents, &names, 4, &runs, sorted, true).is_ok();
+                assert_eq!(
+                    got, want,
+                    "round {round}, sorted {sorted}: {dirents:?} {names:?} {runs:?}"
+                );
+                if want {
+                    accepted += 1;
+                } else {
+                    refused += 1;
+                }
+            }
+        }
+        // Both outcomes are well represented.
+        assert!(accepted > 1000 && refused > 1000, "{accepted} {refused}");
+    }
+
+    #[test]
+    fn name_rules() {
+        assert!(valid_name(b"a") && valid_name(b"..."));
+        assert!(!valid_name(b"") && !valid_name(b".") && !valid_name(b".."));
+        assert!(!valid_name(b"a/b") && !valid_name(b"a\0"));
+        assert!(valid_name(&[b'x'; NAME_MAX]) && !valid_name(&[b'x'; NAME_MAX + 1]));
+        assert!(name_ok("é".as_bytes(), true) && !name_ok(b"\xff", true));
+        assert!(name_ok(b"\xff", false));
+    }
 }

@@ -17,18 +17,14 @@
 //! this crate's `Cargo.toml`; the structs are in [`format`].
 
 #![no_std]
-#![allow(unsafe_code)]
-/// TEMP
-pub static MP: [core::sync::atomic::AtomicU64; 8] = [const { core::sync::atomic::AtomicU64::new(0) }; 8];
-pub fn mp_set(i: usize, v: u64) { MP[i].store(v, core::sync::atomic::Ordering::Relaxed); }
-pub fn mp_dump() { if MP[7].swap(0, core::sync::atomic::Ordering::Relaxed) != 0 { let g = |i: usize| MP[i].load(core::sync::atomic::Ordering::Relaxed) / 1000; log::info!("MP: alloc {} read {} crc {} tables {} validate {} load {} mount {} (kcycles)", g(0), g(1), g(2), g(3), g(4), g(5), g(6)); } }
-pub fn mp_t() -> u64 { #[cfg(target_os = "none")] { unsafe { core::arch::x86_64::_rdtsc() } } #[cfg(not(target_os = "none"))] { 0 } }
+#![forbid(unsafe_code)]
 
 extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
 mod check;
+mod crc;
 mod error;
 mod fs;
 mod image;

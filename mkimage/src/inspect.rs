@@ -211,70 +211,14 @@ fn print_entry(
     writeln!(
         out,
         "{} {:>3} {:>5} {:>5} {:>10} {} {shown}{link}",
-        mode_string(&stat, inode.file_type()),
+        vfs::mode_string(stat.mode),
         stat.nlink,
         stat.uid,
         stat.gid,
         stat.size,
-        format_time(stat.mtime.sec),
+        vfs::UtcTime::from_unix(stat.mtime.sec),
     )
     .map_err(CliError::from_stdout)
-}
-
-/// `drwxr-xr-x`, as ls prints it.
-fn mode_string(stat: &Stat, file_type: FileType) -> String {
-    let kind = match file_type {
-        FileType::Directory => 'd',
-        FileType::Symlink => 'l',
-        FileType::Regular => '-',
-        FileType::CharDevice => 'c',
-        FileType::BlockDevice => 'b',
-        FileType::Fifo => 'p',
-        FileType::Socket => 's',
-    };
-    let mut s = String::with_capacity(10);
-    s.push(kind);
-    let m = stat.mode;
-    for (shift, special, special_char) in [(6, 0o4000, 's'), (3, 0o2000, 's'), (0, 0o1000, 't')] {
-        let bits = (m >> shift) & 7;
-        s.push(if bits & 4 != 0 { 'r' } else { '-' });
-        s.push(if bits & 2 != 0 { 'w' } else { '-' });
-        let exec = bits & 1 != 0;
-        s.push(match (m & special != 0, exec) {
-            (true, true) => special_char,
-            (true, false) => special_char.to_ascii_uppercase(),
-            (false, true) => 'x',
-            (false, false) => '-',
-        });
-    }
-    s
-}
-
-/// `YYYY-MM-DD HH:MM:SS` in UTC.
-fn format_time(secs: i64) -> String {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
-}
-
-/// Gregorian date of a day count since 1970-01-01 (Howard Hinnant's method).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
 }
 
 fn normalize(path: &str) -> String {
@@ -521,32 +465,5 @@ pub fn verify(image: &Path) -> Result<(), CliError> {
             }
             Err(CliError::msg(message))
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn dates() {
-        assert_eq!(format_time(0), "1970-01-01 00:00:00");
-        assert_eq!(format_time(1_700_000_000), "2023-11-14 22:13:20");
-        assert_eq!(format_time(951_782_400), "2000-02-29 00:00:00");
-        assert_eq!(format_time(-1), "1969-12-31 23:59:59");
-    }
-
-    #[test]
-    fn modes() {
-        let stat = Stat {
-            mode: 0o104755,
-            ..Stat::default()
-        };
-        assert_eq!(mode_string(&stat, FileType::Regular), "-rwsr-xr-x");
-        let stat = Stat {
-            mode: 0o041644,
-            ..Stat::default()
-        };
-        assert_eq!(mode_string(&stat, FileType::Directory), "drw-r--r-T");
     }
 }

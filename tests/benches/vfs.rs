@@ -19,7 +19,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rustix::fs::{Mode, OFlags};
-use vfs::{Clock, MountFlags, OpenFlags, Timespec, Vfs};
+use tests::HostClock;
+use vfs::{MountFlags, OpenFlags, Vfs};
 
 const DIRS: usize = 100;
 const FILES_PER_DIR: usize = 100;
@@ -28,18 +29,6 @@ const SMALL_FILE: usize = 4096;
 const SMALL_OPS: usize = 20_000;
 const BIG_FILE: usize = 256 << 20;
 const CHUNK: usize = 1 << 20;
-
-/// Real time, as the kernel's clock would give.
-struct HostClock;
-
-impl Clock for HostClock {
-    fn now(&self) -> Timespec {
-        let d = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
-        Timespec::new(d.as_secs() as i64, d.subsec_nanos())
-    }
-}
 
 /// Best times of `ROUNDS` runs each of `a` and `b`, after one warm-up run
 /// each. The rounds alternate, so both sides see the same machine load.

@@ -7,3 +7,18 @@
 
 pub mod guest_image;
 pub mod qemu;
+
+use vfs::{Clock, Timespec};
+
+/// Real wall-clock time: what a VFS on the host stamps files with.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct HostClock;
+
+impl Clock for HostClock {
+    fn now(&self) -> Timespec {
+        let since = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        Timespec::new(since.as_secs() as i64, since.subsec_nanos())
+    }
+}

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use drivers::{BlockDevice, FileDisk};
 use tests::guest_image::{self, GuestImage, ImageSpec};
 use tests::qemu::{self, Boot, Machine, Outcome, status};
-use vfs::{Clock, MountFlags, Timespec, Vfs};
+use vfs::{Clock, MountFlags, Vfs};
 
 // --- The kernel's suite and benchmark, compiled for the host. ---
 
@@ -69,17 +69,6 @@ fn take_console() -> String {
     CONSOLE.with(|c| std::mem::take(&mut *c.borrow_mut()))
 }
 
-struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> Timespec {
-        let since = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
-        Timespec::new(since.as_secs() as i64, since.subsec_nanos())
-    }
-}
-
 /// devfs console that collects what is written.
 #[derive(Default)]
 struct CapturedConsole(Mutex<Vec<u8>>);
@@ -96,7 +85,7 @@ impl fs_devfs::Console for CapturedConsole {
 /// The kernel's mount layout on the host: ROFS from `image` on /, devfs on
 /// /dev (with vblk0), ramfs on /tmp, the three types registered.
 fn host_vfs(image: &Path) -> (Vfs, Arc<CapturedConsole>) {
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let clock: Arc<dyn Clock> = Arc::new(tests::HostClock);
     let vfs = Vfs::new(clock);
     vfs.register_fs("rofs", fs_rofs::new_fs)
         .expect("register rofs");

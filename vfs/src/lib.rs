@@ -52,6 +52,7 @@
 extern crate alloc;
 
 pub mod backend;
+pub mod display;
 pub mod errno;
 mod file;
 pub mod path;
@@ -64,6 +65,7 @@ mod testfs;
 mod tests;
 
 pub use backend::*;
+pub use display::{UtcTime, mode_string};
 pub use errno::{Errno, VfsResult};
 
 use alloc::string::String;

@@ -168,51 +168,6 @@ fn sorted_dir(vfs: &Vfs, path: &str) -> VfsResult<Vec<DirEntry>> {
     Ok(entries)
 }
 
-fn type_char(mode: u32) -> char {
-    match FileType::from_mode(mode) {
-        Some(FileType::Directory) => 'd',
-        Some(FileType::Symlink) => 'l',
-        Some(FileType::CharDevice) => 'c',
-        Some(FileType::BlockDevice) => 'b',
-        Some(FileType::Fifo) => 'p',
-        Some(FileType::Socket) => 's',
-        _ => '-',
-    }
-}
-
-fn mode_string(mode: u32) -> String {
-    let mut s = String::with_capacity(10);
-    s.push(type_char(mode));
-    for shift in [6u32, 3, 0] {
-        let bits = (mode >> shift) & 7;
-        s.push(if bits & 4 != 0 { 'r' } else { '-' });
-        s.push(if bits & 2 != 0 { 'w' } else { '-' });
-        s.push(if bits & 1 != 0 { 'x' } else { '-' });
-    }
-    s
-}
-
-/// `YYYY-MM-DD HH:MM` in UTC for Unix seconds.
-fn format_time(secs: i64) -> String {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Civil-from-days (proleptic Gregorian), valid for any i64 day count we meet.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}",
-        rem / 3600,
-        rem % 3600 / 60
-    )
-}
-
 fn long_line(vfs: &Vfs, path: &str, name: &str, st: &Stat, out: &mut Out) {
     let size = match FileType::from_mode(st.mode) {
         Some(FileType::CharDevice | FileType::BlockDevice) => {
@@ -223,12 +178,12 @@ fn long_line(vfs: &Vfs, path: &str, name: &str, st: &Stat, out: &mut Out) {
     let _ = write!(
         out,
         "{} {:>3} {:>4} {:>4} {:>10} {} {}",
-        mode_string(st.mode),
+        vfs::mode_string(st.mode),
         st.nlink,
         st.uid,
         st.gid,
         size,
-        format_time(st.mtime.sec),
+        vfs::UtcTime::from_unix(st.mtime.sec),
         name
     );
     if FileType::from_mode(st.mode) == Some(FileType::Symlink)
@@ -374,7 +329,7 @@ fn stat(vfs: &Vfs, args: &[&str], out: &mut Out) -> CmdResult {
             out,
             "Access: ({:04o}/{})\tUid: {}\tGid: {}",
             st.mode & 0o7777,
-            mode_string(st.mode),
+            vfs::mode_string(st.mode),
             st.uid,
             st.gid
         );
@@ -385,9 +340,8 @@ fn stat(vfs: &Vfs, args: &[&str], out: &mut Out) -> CmdResult {
         ] {
             let _ = writeln!(
                 out,
-                "{label}: {}:{:02}.{:09}",
-                format_time(t.sec),
-                t.sec.rem_euclid(60),
+                "{label}: {}.{:09}",
+                vfs::UtcTime::from_unix(t.sec),
                 t.nsec
             );
         }
