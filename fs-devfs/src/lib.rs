@@ -14,6 +14,7 @@
 //! Nodes cannot be created, removed or renamed from outside (EPERM).
 
 #![no_std]
+#![forbid(unsafe_code)]
 
 extern crate alloc;
 

@@ -38,6 +38,7 @@
 //! permissions. Unknown options and malformed values give EINVAL.
 
 #![no_std]
+#![forbid(unsafe_code)]
 
 extern crate alloc;
 

@@ -7,6 +7,8 @@
 //! [`drivers::FileDisk`]. Every failure is a message and a non-zero exit,
 //! never a panic. See `manifest` for the manifest syntax and its extensions.
 
+#![forbid(unsafe_code)]
+
 mod build;
 mod inspect;
 mod manifest;

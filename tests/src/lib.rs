@@ -5,6 +5,8 @@
 //! - [`qemu`]: builds the kernel and boots it under QEMU with a timeout,
 //!   streaming the serial console.
 
+#![forbid(unsafe_code)]
+
 pub mod guest_image;
 pub mod qemu;
 

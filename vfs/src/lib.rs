@@ -48,6 +48,7 @@
 //! reads and writes clone the open file out of the descriptor table first.
 
 #![no_std]
+#![forbid(unsafe_code)]
 
 extern crate alloc;
 
