@@ -21,10 +21,9 @@
 //!   with qboot (`-bios /usr/share/qemu/qboot.rom`, about 50 ms faster under
 //!   TCG); the kernel assigns PCI BARs firmware left empty.
 //!
-//! More disks appear as /dev/vblk1, ... in command-line order. The smallest
-//! memory the example image boots with is noted in the README section of the
-//! project report; the kernel itself needs about 1 MiB plus what the
-//! filesystems cache.
+//! More disks appear as /dev/vblk1, ... in command-line order. The example
+//! image boots in `-m 2M` and the in-guest test image in `-m 4M`; the kernel
+//! itself needs about 1 MiB plus what the filesystems hold in memory.
 //!
 //! # Exit codes (port 0xf4; QEMU exits with `(code << 1) | 1`)
 //! 0 success / poweroff, 1 in-guest tests failed, 2 no root disk, 3 root mount
