@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Every test, host and in-guest: formatting and lints of the host crates, the host
-# test suites, and the QEMU runner that boots the kernel on q35 and microvm.
+# Every test, host and in-guest: formatting and lints of the host crates, the
+# kernel's parser tests, the host test suites, and the QEMU runner that boots
+# the kernel on q35 and microvm. Ends with one `N passed, N failed` line that
+# adds up every test binary's result.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,8 +15,15 @@ cargo fmt --all --check
 echo "== cargo clippy (host crates)"
 cargo clippy --workspace --all-targets -- -D warnings
 
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
 echo "== kernel parser tests (host)"
-cargo test --manifest-path kernel/host-tests/Cargo.toml --target-dir kernel/target/host-tests
+cargo test --manifest-path kernel/host-tests/Cargo.toml --target-dir kernel/target/host-tests 2>&1 | tee -a "$log"
 
 echo "== cargo test (host suites, then in-guest suites under QEMU)"
-cargo test --workspace
+cargo test --workspace 2>&1 | tee -a "$log"
+
+# `set -o pipefail` already stopped us if any cargo test failed.
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed;?$/) p += $i; if ($(i+1) ~ /^failed;?$/) f += $i } }
+     END { printf "%d passed, %d failed\n", p, f; if (p == 0 || f != 0) exit 1 }' "$log"

@@ -1,9 +1,10 @@
 //! In-guest benchmark, run by the `bench` command-line word.
 //!
-//! Prints one `RESULT <name> <value>` line per figure and `BENCH-DONE` at the
-//! end; `tests/guest-bench.sh` parses them. Values are milliseconds with
-//! three decimals, except names ending in `-mibps` (MiB per second). `INFO`
-//! lines give the amounts measured (entries, files, bytes). A step that fails
+//! Prints one `RESULT <name> <milliseconds>` line per figure and `BENCH-DONE`
+//! at the end; `tests/guest-bench.sh` parses them. Throughputs come as
+//! `RATE <name>-mibps <MiB/s>` lines, so every `RESULT` value stays in
+//! milliseconds for outside harnesses. `INFO` lines give the amounts measured
+//! (entries, files, bytes). A step that fails
 //! prints `RESULT-ERROR <name>: <errno>` instead, and the rest still runs.
 //!
 //! Order matters for "cold" figures: the tree walk runs first (its first pass
@@ -218,7 +219,7 @@ fn print_ms(name: &str, ns: u64) {
 fn print_mibps(name: &str, bytes: u64, ns: u64) {
     // Tenths of MiB/s in integer arithmetic: bytes * 10 * 1e9 / ns / 2^20.
     let tenths = (u128::from(bytes) * 10_000_000_000) / u128::from(ns.max(1)) / (1u128 << 20);
-    crate::println!("RESULT {}-mibps {}.{}", name, tenths / 10, tenths % 10);
+    crate::println!("RATE {}-mibps {}.{}", name, tenths / 10, tenths % 10);
 }
 
 fn print_error(name: &str, error: Errno) {

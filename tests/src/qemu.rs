@@ -335,12 +335,16 @@ fn build_kernel_now() -> Result<PathBuf, String> {
     Ok(kernel)
 }
 
-/// The `RESULT name value` lines of a benchmark run, in order.
+/// The `RESULT name milliseconds` and `RATE name MiB/s` lines of a benchmark
+/// run, in order.
 pub fn parse_results(output: &str) -> Vec<(String, f64)> {
     output
         .lines()
         .filter_map(|line| {
-            let mut words = line.strip_prefix("RESULT ")?.split_whitespace();
+            let figure = line
+                .strip_prefix("RESULT ")
+                .or_else(|| line.strip_prefix("RATE "))?;
+            let mut words = figure.split_whitespace();
             let (name, value) = (words.next()?, words.next()?);
             Some((name.to_string(), value.parse().ok()?))
         })
@@ -382,7 +386,7 @@ mod tests {
 
     #[test]
     fn results_parse_names_and_values() {
-        let out = "BENCH-INIT\nRESULT boot 12.345\nRESULT big-cold-mibps 900.1\nRESULT-ERROR x: EIO\nRESULT bad\n";
+        let out = "BENCH-INIT\nRESULT boot 12.345\nRATE big-cold-mibps 900.1\nRESULT-ERROR x: EIO\nRESULT bad\n";
         assert_eq!(
             parse_results(out),
             vec![
