@@ -22,12 +22,15 @@ pub struct MountEntry {
 }
 
 /// The table used when the command line gives none: ROFS from the first
-/// virtio disk on `/`, devfs on `/dev`, ramfs on `/tmp`.
-pub fn default_table() -> Vec<MountEntry> {
+/// virtio disk on `/`, devfs on `/dev`, ramfs on `/tmp`. `/tmp` is limited to
+/// half of `heap_bytes` (as Linux sizes tmpfs), so filling it gives ENOSPC
+/// instead of starving the kernel of memory.
+pub fn default_table(heap_bytes: u64) -> Vec<MountEntry> {
+    let tmp_options = alloc::format!("size={}", (heap_bytes / 2).max(4096));
     alloc::vec![
         entry(Some("/dev/vblk0"), "/", "rofs", true, ""),
         entry(None, "/dev", "devfs", false, ""),
-        entry(None, "/tmp", "ramfs", false, ""),
+        entry(None, "/tmp", "ramfs", false, &tmp_options),
     ]
 }
 
@@ -253,10 +256,12 @@ mod tests {
 
     #[test]
     fn default_has_root_first() {
-        let t = default_table();
+        let t = default_table(64 << 20);
         assert_eq!(t[0].target, "/");
         assert_eq!(t[0].source.as_deref(), Some("/dev/vblk0"));
         assert_eq!(t.len(), 3);
+        assert_eq!(t[2].target, "/tmp");
+        assert_eq!(t[2].options, "size=33554432");
     }
 
     #[test]

@@ -183,7 +183,10 @@ extern "C" fn kernel_main(start_info: u64) -> ! {
             log::error!("cannot register filesystem type {name}: {e}");
         }
     }
-    let table = config.fstab.clone().unwrap_or_else(fstab::default_table);
+    let table = config
+        .fstab
+        .clone()
+        .unwrap_or_else(|| fstab::default_table(heap_bytes));
     let env = MountEnv {
         vfs: &vfs,
         devfs: &devfs,

@@ -80,6 +80,7 @@ pub fn run(env: &Env) -> (u32, u32) {
     runner.check("ramfs-append", || ramfs_append(vfs));
     runner.check("ramfs-symlink", || ramfs_symlink(vfs));
     runner.check("ramfs-big-file", || ramfs_big_file(vfs));
+    runner.check("ramfs-tmp-size-limit", || ramfs_size_limit(vfs));
     runner.check("ramfs-readdir-while-changing", || {
         ramfs_readdir_changing(vfs)
     });
@@ -1027,6 +1028,45 @@ fn ramfs_symlink(vfs: &Vfs) -> Outcome {
         "target kept",
     )?;
     ok(vfs.unlink(&scratch("target")), "unlink target")
+}
+
+/// `/tmp` is mounted with a size limit: filling it gives ENOSPC (not an
+/// out-of-memory kernel), and unlinking gives the space back.
+fn ramfs_size_limit(vfs: &Vfs) -> Outcome {
+    let before = ok(vfs.statfs("/tmp"), "statfs /tmp")?;
+    let limit = before.blocks.saturating_mul(u64::from(before.block_size));
+    ensure(before.blocks_free > 0 && limit > 0, || {
+        format!("/tmp has no size limit: {before:?}")
+    })?;
+    let path = scratch("fill");
+    let piece = pattern(1 << 20, 7);
+    let fd = open(vfs, &path, RW_CREATE | OpenFlags::O_TRUNC, 0o644)?;
+    let filled = with_fd(vfs, fd, |fd| {
+        let mut written = 0u64;
+        // Bounded: a limit that does not hold fails here instead of looping.
+        while written <= limit {
+            match vfs.write(fd, &piece) {
+                Ok(n) if n > 0 => written += n as u64,
+                Ok(_) | Err(Errno::ENOSPC) => return Ok(written),
+                Err(e) => return Err(format!("write: unexpected {}", e.name())),
+            }
+        }
+        Err(format!("wrote {written} bytes into a {limit}-byte /tmp"))
+    })?;
+    want_err(
+        vfs.write_file(&scratch("one-more"), &piece),
+        Errno::ENOSPC,
+        "write when full",
+    )?;
+    ok(vfs.unlink(&path), "unlink fill")?;
+    let _ = vfs.unlink(&scratch("one-more"));
+    let after = ok(vfs.statfs("/tmp"), "statfs /tmp after unlink")?;
+    ensure(after.blocks_free >= before.blocks_free, || {
+        format!(
+            "space not returned after filling {filled} bytes: {} free before, {} after",
+            before.blocks_free, after.blocks_free
+        )
+    })
 }
 
 fn ramfs_big_file(vfs: &Vfs) -> Outcome {

@@ -83,8 +83,9 @@ impl fs_devfs::Console for CapturedConsole {
 }
 
 /// The kernel's mount layout on the host: ROFS from `image` on /, devfs on
-/// /dev (with vblk0), ramfs on /tmp, the three types registered.
-fn host_vfs(image: &Path) -> (Vfs, Arc<CapturedConsole>) {
+/// /dev (with vblk0), ramfs on /tmp with `tmp_size` (the kernel gives it half
+/// its heap), the three types registered.
+fn host_vfs(image: &Path, tmp_size: &str) -> (Vfs, Arc<CapturedConsole>) {
     let clock: Arc<dyn Clock> = Arc::new(tests::HostClock);
     let vfs = Vfs::new(clock);
     vfs.register_fs("rofs", fs_rofs::new_fs)
@@ -103,13 +104,20 @@ fn host_vfs(image: &Path) -> (Vfs, Arc<CapturedConsole>) {
     devfs.set_console(console.clone());
     vfs.mount_fs(devfs, "none", "/dev", MountFlags::empty(), "")
         .expect("mount /dev");
-    vfs.mount(None, "/tmp", "ramfs", MountFlags::empty(), "")
-        .expect("mount /tmp");
+    vfs.mount(
+        None,
+        "/tmp",
+        "ramfs",
+        MountFlags::empty(),
+        &format!("size={tmp_size}"),
+    )
+    .expect("mount /tmp");
     (vfs, console)
 }
 
 fn run_suite_on_host(image: &GuestImage, cmdline: &str) -> ((u32, u32), String, String) {
-    let (vfs, console) = host_vfs(&image.path);
+    // As a 64 MiB guest, which the QEMU runs use.
+    let (vfs, console) = host_vfs(&image.path, "31M");
     take_console();
     let result = selftest::run(&selftest::Env { vfs: &vfs, cmdline });
     let console = String::from_utf8_lossy(&console.0.lock().expect("console lock")).into_owned();
@@ -331,7 +339,8 @@ fn host_suite_fails_on_damaged_file_data() {
 #[test]
 fn host_bench_prints_every_figure() {
     let image = small_image();
-    let (vfs, _) = host_vfs(&image.path);
+    // As the 256 MiB guest tests/guest-bench.sh boots (64 MiB ramfs figures).
+    let (vfs, _) = host_vfs(&image.path, "127M");
     take_console();
     bench::run(&bench::Env {
         vfs: &vfs,
