@@ -938,22 +938,6 @@ pub(crate) fn display_name(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
 
-    /// A small deterministic generator (xorshift64*).
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-        }
-
-        fn below(&mut self, n: u64) -> u64 {
-            self.next() % n
-        }
-    }
-
     /// What `check_entries` must decide, written the obvious way.
     fn reference(
         dirents: &[DirEntry],
@@ -1000,30 +984,31 @@ mod tests {
         // not), and plain letters, in names of 0..=12 bytes so both the
         // one-word path and the byte loop run, at every blob position.
         const ALPHABET: &[u8] = b"ab.../\0\xc3\xa9\xff";
-        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+        // Seeded, so a failure reproduces.
+        let mut rng = fastrand::Rng::with_seed(0x9E37_79B9_7F4A_7C15);
         let (mut accepted, mut refused) = (0, 0);
         for round in 0..20_000 {
-            let count = 1 + rng.below(7) as usize;
+            let count = 1 + rng.u64(..7) as usize;
             let mut names = Vec::new();
             let mut dirents = Vec::new();
             for _ in 0..count {
-                let len = if rng.below(8) == 0 {
-                    9 + rng.below(4)
+                let len = if rng.u64(..8) == 0 {
+                    9 + rng.u64(..4)
                 } else {
-                    1 + rng.below(3)
+                    1 + rng.u64(..3)
                 };
                 let off = names.len();
                 for _ in 0..len {
                     // Mostly letters, so that many images are valid.
-                    let pick = if rng.below(6) == 0 {
-                        rng.below(ALPHABET.len() as u64)
+                    let pick = if rng.u64(..6) == 0 {
+                        rng.u64(..ALPHABET.len() as u64)
                     } else {
-                        rng.below(2)
+                        rng.u64(..2)
                     };
                     names.push(ALPHABET[pick as usize]);
                 }
                 dirents.push(DirEntry {
-                    ino: (rng.below(5) as u32).into(),
+                    ino: (rng.u64(..5) as u32).into(),
                     name_off: (off as u32).into(),
                     name_len: (len as u16).into(),
                     reserved: 0.into(),
@@ -1041,8 +1026,8 @@ mod tests {
             let mut runs = Vec::new();
             let mut at = 0u64;
             while at < count as u64 {
-                let len = 1 + rng.below(count as u64 - at);
-                if rng.below(3) != 0 {
+                let len = 1 + rng.u64(..count as u64 - at);
+                if rng.u64(..3) != 0 {
                     runs.push((at, len));
                 }
                 at += len;

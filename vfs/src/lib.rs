@@ -433,13 +433,7 @@ impl Vfs {
         flags: MountFlags,
         options: &str,
     ) -> VfsResult<()> {
-        let ctor = self
-            .registry
-            .read()
-            .iter()
-            .find(|(n, _)| *n == fs_type)
-            .map(|(_, c)| *c)
-            .ok_or(Errno::ENODEV)?;
+        let ctor = self.constructor(fs_type)?;
         self.check_mount_target(target)?;
         let mount_source = match source {
             None => MountSource::None,
@@ -454,20 +448,7 @@ impl Vfs {
                 }
             }
         };
-        let ctx = MountContext {
-            source: mount_source,
-            options: String::from(options),
-            clock: self.clock.clone(),
-        };
-        let fs = ctor(&ctx)?;
-        self.attach(
-            fs,
-            source.unwrap_or("none"),
-            target,
-            fs_type,
-            flags,
-            options,
-        )
+        self.construct_and_attach(ctor, mount_source, target, fs_type, flags, options)
     }
 
     /// Mount a registered type from an explicit source. For the boot root,
@@ -480,14 +461,30 @@ impl Vfs {
         flags: MountFlags,
         options: &str,
     ) -> VfsResult<()> {
-        let ctor = self
-            .registry
+        let ctor = self.constructor(fs_type)?;
+        self.check_mount_target(target)?;
+        self.construct_and_attach(ctor, source, target, fs_type, flags, options)
+    }
+
+    /// The registered constructor for `fs_type`; ENODEV for an unknown type.
+    fn constructor(&self, fs_type: &str) -> VfsResult<FsConstructor> {
+        self.registry
             .read()
             .iter()
-            .find(|(n, _)| *n == fs_type)
-            .map(|(_, c)| *c)
-            .ok_or(Errno::ENODEV)?;
-        self.check_mount_target(target)?;
+            .find(|(name, _)| *name == fs_type)
+            .map(|(_, ctor)| *ctor)
+            .ok_or(Errno::ENODEV)
+    }
+
+    fn construct_and_attach(
+        &self,
+        ctor: FsConstructor,
+        source: MountSource,
+        target: &str,
+        fs_type: &str,
+        flags: MountFlags,
+        options: &str,
+    ) -> VfsResult<()> {
         let source_name = match &source {
             MountSource::None => String::from("none"),
             MountSource::Device { name, .. } => name.clone(),
