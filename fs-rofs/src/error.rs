@@ -28,6 +28,8 @@ pub enum RofsError {
     Corrupt(String),
     /// The device failed.
     Device(BlockError),
+    /// The metadata does not fit in memory (a huge or hostile image).
+    OutOfMemory { bytes: u64 },
 }
 
 impl fmt::Display for RofsError {
@@ -59,6 +61,9 @@ impl fmt::Display for RofsError {
             ),
             RofsError::Corrupt(what) => write!(f, "corrupt image: {what}"),
             RofsError::Device(e) => write!(f, "device error: {e}"),
+            RofsError::OutOfMemory { bytes } => {
+                write!(f, "not enough memory for {bytes} bytes of metadata")
+            }
         }
     }
 }
@@ -76,6 +81,10 @@ impl From<RofsError> for Errno {
         match e {
             // Not ROFS at all: the caller picked the wrong filesystem type.
             RofsError::BadMagic(_) => Errno::EINVAL,
+            RofsError::OutOfMemory { .. } => {
+                log::warn!("rofs: {e}");
+                Errno::ENOMEM
+            }
             RofsError::UnsupportedVersion(_) | RofsError::UnknownFeatures { .. } => {
                 log::warn!("rofs: {e}");
                 Errno::EINVAL

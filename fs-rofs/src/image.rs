@@ -658,7 +658,7 @@ fn load_v2(dev: &dyn BlockDevice, head: &[u8]) -> Result<Image, RofsError> {
         .div_ceil(unit)
         .saturating_mul(unit)
         .min(image_bytes - meta_offset);
-    let mut meta = vec![0u8; padded as usize];
+    let mut meta = zeroed_buffer(padded)?;
     read_bytes(dev, meta_offset, &mut meta)?;
     meta.truncate(meta_len as usize);
     let computed = crate::crc::hash(&meta);
@@ -808,7 +808,7 @@ fn load_v1(dev: &dyn BlockDevice, head: &[u8]) -> Result<Image, RofsError> {
     if first == 0 {
         return Err(corrupt!("v1 tables overlap the superblock"));
     }
-    let mut raw = vec![0u8; meta_len as usize];
+    let mut raw = zeroed_buffer(meta_len)?;
     read_bytes(dev, meta_offset, &mut raw)?;
     let mut cur = Cursor { bytes: &raw, at: 0 };
 
@@ -927,6 +927,18 @@ fn load_v1(dev: &dyn BlockDevice, head: &[u8]) -> Result<Image, RofsError> {
     // OSv puts file data between the superblock and the tables.
     image.validate(1..first, false)?;
     Ok(image)
+}
+
+/// A zeroed buffer of `len` bytes for metadata, or an error instead of an
+/// allocation failure: the length comes from the image, and a hostile one may
+/// ask for more than the kernel's heap.
+fn zeroed_buffer(len: u64) -> Result<Vec<u8>, RofsError> {
+    let too_big = RofsError::OutOfMemory { bytes: len };
+    let len = usize::try_from(len).map_err(|_| too_big.clone())?;
+    let mut buf = Vec::new();
+    buf.try_reserve_exact(len).map_err(|_| too_big)?;
+    buf.resize(len, 0);
+    Ok(buf)
 }
 
 /// A name for diagnostics.
