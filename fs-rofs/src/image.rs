@@ -7,7 +7,6 @@
 //! than trusting that).
 
 use alloc::string::String;
-use alloc::vec;
 use alloc::vec::Vec;
 use core::ops::Range;
 
