@@ -31,7 +31,8 @@
 //! before their last checks (the directory is still live; for removals and
 //! rename also the lookups of the names involved) and hold it across the
 //! backend call until the dentry cache shows the change; `mount` holds it
-//! while it attaches to a dentry of that mount. Without it the cache could
+//! while it attaches to a dentry of that mount, and `umount` holds the
+//! unmounted mount's own while it drops its dentries. Without it the cache could
 //! apply two changes in another order than the backend did (a directory that
 //! one thread just removed, cached again by the `mkdir` that created it).
 //! Only namespace changes on the same mount ever wait for it; path lookups
@@ -599,13 +600,25 @@ impl Vfs {
     /// Unmount the filesystem mounted at `target`. EBUSY with open files or submounts.
     pub fn umount(&self, target: &str) -> VfsResult<()> {
         let (id, _) = self.resolve(target, true)?;
+        // Namespace changes on this mount finish before it goes away (lock
+        // order: ns_change before tree), so none can update a dropped cache.
+        let changing = {
+            let tree = self.tree.read();
+            let record = tree
+                .mounts
+                .iter()
+                .find(|m| m.root == id)
+                .ok_or(Errno::EINVAL)?;
+            record.shared.clone()
+        };
+        let _change = changing.ns_change.lock();
         let mut tree = self.tree.write();
         let d = tree.get(id)?;
         let mount_id = d.mount_id;
         let index = tree
             .mounts
             .iter()
-            .position(|m| m.root == id)
+            .position(|m| m.root == id && Arc::ptr_eq(&m.shared, &changing))
             .ok_or(Errno::EINVAL)?;
         if tree.root == Some(id) {
             return Err(Errno::EBUSY);
