@@ -166,22 +166,16 @@ impl Image {
     /// once (validity, UTF-8 and order fused): under QEMU TCG this is a
     /// large part of the mount time.
     fn validate(&mut self, data_blocks: Range<u64>, strict_names: bool) -> Result<(), RofsError> {
-        let inode_table = self
-            .tables
-            .get(self.inodes.clone())
-            .ok_or_else(|| corrupt!("inode table range"))?;
-        let inodes = <[Inode]>::ref_from_bytes(inode_table)
+        let table = |range: &Range<usize>, what: &str| {
+            self.tables
+                .get(range.clone())
+                .ok_or_else(|| corrupt!("{what} range"))
+        };
+        let inodes = <[Inode]>::ref_from_bytes(table(&self.inodes, "inode table")?)
             .map_err(|_| corrupt!("inode table is not a whole number of inodes"))?;
-        let dirent_table = self
-            .tables
-            .get(self.dirents.clone())
-            .ok_or_else(|| corrupt!("dirent table range"))?;
-        let dirents = <[DirEntry]>::ref_from_bytes(dirent_table)
+        let dirents = <[DirEntry]>::ref_from_bytes(table(&self.dirents, "dirent table")?)
             .map_err(|_| corrupt!("dirent table is not a whole number of entries"))?;
-        let names = self
-            .tables
-            .get(self.names.clone())
-            .ok_or_else(|| corrupt!("names range"))?;
+        let names = table(&self.names, "names")?;
         let root = inodes.first().ok_or_else(|| corrupt!("no inodes"))?;
         if root.mode.get() & S_IFMT != S_IFDIR {
             return Err(corrupt!("root inode is not a directory"));

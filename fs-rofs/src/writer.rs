@@ -628,15 +628,7 @@ impl ImageBuilder {
             reserved: [0.into(); 2],
         };
         sb.sb_crc32 = superblock_crc(sb.as_bytes()).into();
-        let mut block = vec![0u8; bs as usize];
-        block[..SUPERBLOCK_SIZE].copy_from_slice(sb.as_bytes());
-        sink.seek(0)?;
-        sink.write(&block)?;
-        sink.seek(image_end)?;
-        summary.image_bytes = image_end;
-        summary.data_bytes = sink.data_summary.stored;
-        summary.deduplicated_bytes = sink.data_summary.deduplicated;
-        Ok(summary)
+        finish_with_superblock(sink, bs, sb.as_bytes(), image_end, summary)
     }
 
     fn finish_v1<W: Write + Seek>(
@@ -700,16 +692,28 @@ impl ImageBuilder {
             symlinks_count: symlinks.into(),
             inodes_count: (plan.inodes.len() as u64).into(),
         };
-        let mut block = vec![0u8; bs as usize];
-        block[..64].copy_from_slice(sb.as_bytes());
-        sink.seek(0)?;
-        sink.write(&block)?;
-        sink.seek(image_end)?;
-        summary.image_bytes = image_end;
-        summary.data_bytes = sink.data_summary.stored;
-        summary.deduplicated_bytes = sink.data_summary.deduplicated;
-        Ok(summary)
+        finish_with_superblock(sink, bs, sb.as_bytes(), image_end, summary)
     }
+}
+
+/// Write block 0 (the superblock, zero-padded to a block) last, leave the
+/// output positioned at the image end, and complete `summary`.
+fn finish_with_superblock<W: Write + Seek>(
+    sink: &mut Sink<'_, W>,
+    block_size: u64,
+    superblock: &[u8],
+    image_end: u64,
+    mut summary: ImageSummary,
+) -> Result<ImageSummary, BuildError> {
+    let mut block = vec![0u8; block_size as usize];
+    block[..superblock.len()].copy_from_slice(superblock);
+    sink.seek(0)?;
+    sink.write(&block)?;
+    sink.seek(image_end)?;
+    summary.image_bytes = image_end;
+    summary.data_bytes = sink.data_summary.stored;
+    summary.deduplicated_bytes = sink.data_summary.deduplicated;
+    Ok(summary)
 }
 
 fn alloc_format(args: fmt::Arguments<'_>) -> String {

@@ -355,21 +355,18 @@ impl Tree {
 
     /// Whether `ancestor` is `id` or above it within one filesystem.
     pub fn is_ancestor(&self, ancestor: DentryId, id: DentryId) -> bool {
-        let mut cur = id;
-        for _ in 0..=self.slots.len() {
-            if cur == ancestor {
-                return true;
-            }
-            match self.get(cur) {
-                Ok(d) if d.parent != cur => cur = d.parent,
-                _ => return false,
-            }
-        }
-        false
+        self.walk_up_finds(ancestor, id, false)
     }
 
     /// Whether `ancestor` is `id` or above it, crossing mount points.
     pub fn is_ancestor_across_mounts(&self, ancestor: DentryId, id: DentryId) -> bool {
+        self.walk_up_finds(ancestor, id, true)
+    }
+
+    /// Walk parents from `id` looking for `ancestor`; at a mount's root,
+    /// continue at the mount point below it when `cross_mounts`. Bounded by
+    /// the table size, so a broken parent chain cannot loop.
+    fn walk_up_finds(&self, ancestor: DentryId, id: DentryId, cross_mounts: bool) -> bool {
         let mut cur = id;
         for _ in 0..=self.slots.len() {
             if cur == ancestor {
@@ -379,7 +376,7 @@ impl Tree {
                 Ok(d) if d.parent != cur => cur = d.parent,
                 Ok(Dentry {
                     covers: Some(mp), ..
-                }) => cur = *mp,
+                }) if cross_mounts => cur = *mp,
                 _ => return false,
             }
         }
