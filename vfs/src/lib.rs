@@ -1159,22 +1159,19 @@ impl Vfs {
             Last::DotDot => return Err(Errno::ENOTEMPTY),
             Last::Root => return Err(Errno::EBUSY),
         };
-        if dir_vnode.mount.read_only {
-            return Err(Errno::EROFS);
-        }
-        let _change = self.begin_change(dir, &dir_vnode)?;
-        let child = self.lookup_child(dir, name)?;
-        let vnode = child.vnode.ok_or(Errno::ENOENT)?;
-        if !vnode.is_dir() {
-            return Err(Errno::ENOTDIR);
-        }
-        if child.covered {
-            return Err(Errno::EBUSY);
-        }
-        dir_vnode.inode.rmdir(name)?;
-        self.uncache(dir, name);
-        self.forget_if_unlinked(&vnode);
-        Ok(())
+        self.remove_entry(
+            dir,
+            &dir_vnode,
+            name,
+            |vnode| {
+                if vnode.is_dir() {
+                    Ok(())
+                } else {
+                    Err(Errno::ENOTDIR)
+                }
+            },
+            |parent| parent.rmdir(name),
+        )
     }
 
     pub fn unlink(&self, path: &str) -> VfsResult<()> {
@@ -1184,22 +1181,45 @@ impl Vfs {
         let Last::Name(name) = split.last else {
             return Err(Errno::EISDIR);
         };
+        self.remove_entry(
+            dir,
+            &dir_vnode,
+            name,
+            |vnode| {
+                if vnode.is_dir() {
+                    Err(Errno::EISDIR)
+                } else if split.trailing_slash {
+                    Err(Errno::ENOTDIR)
+                } else {
+                    Ok(())
+                }
+            },
+            |parent| parent.unlink(name),
+        )
+    }
+
+    /// The shared tail of rmdir and unlink, in Linux's order: EROFS, then
+    /// (under the mount's `ns_change`) ENOENT, the caller's type check, EBUSY
+    /// for a mount point; then the backend call and the cache update.
+    fn remove_entry(
+        &self,
+        dir: DentryId,
+        dir_vnode: &Vnode,
+        name: &str,
+        type_check: impl FnOnce(&Vnode) -> VfsResult<()>,
+        remove: impl FnOnce(&dyn Inode) -> VfsResult<()>,
+    ) -> VfsResult<()> {
         if dir_vnode.mount.read_only {
             return Err(Errno::EROFS);
         }
-        let _change = self.begin_change(dir, &dir_vnode)?;
+        let _change = self.begin_change(dir, dir_vnode)?;
         let child = self.lookup_child(dir, name)?;
         let vnode = child.vnode.ok_or(Errno::ENOENT)?;
-        if vnode.is_dir() {
-            return Err(Errno::EISDIR);
-        }
-        if split.trailing_slash {
-            return Err(Errno::ENOTDIR);
-        }
+        type_check(&vnode)?;
         if child.covered {
             return Err(Errno::EBUSY);
         }
-        dir_vnode.inode.unlink(name)?;
+        remove(dir_vnode.inode.as_ref())?;
         self.uncache(dir, name);
         self.forget_if_unlinked(&vnode);
         Ok(())
