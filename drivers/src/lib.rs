@@ -8,6 +8,9 @@
 //! This crate depends on no other crate of the project.
 
 #![no_std]
+// Only the hardware drivers need `unsafe` (MMIO, port I/O, DMA); everything
+// else in this crate is safe code.
+#![deny(unsafe_code)]
 
 extern crate alloc;
 #[cfg(feature = "std")]
@@ -17,13 +20,14 @@ extern crate std;
 mod filedisk;
 mod ramdisk;
 #[cfg(feature = "virtio")]
+#[allow(unsafe_code)]
 pub mod virtio;
 
 #[cfg(feature = "std")]
 pub use filedisk::FileDisk;
 pub use ramdisk::RamDisk;
 
-use alloc::vec;
+use alloc::vec::Vec;
 use core::fmt;
 
 /// Why a block request failed.
@@ -37,6 +41,11 @@ pub enum BlockError {
     ReadOnly,
     /// The device reported an error.
     Io,
+    /// The data read does not match what the device layer expected (a
+    /// checksum or hash mismatch).
+    Corrupt,
+    /// A buffer the request needs could not be allocated.
+    NoMemory,
 }
 
 impl fmt::Display for BlockError {
@@ -46,6 +55,8 @@ impl fmt::Display for BlockError {
             BlockError::Misaligned => "buffer is not a whole number of blocks",
             BlockError::ReadOnly => "device is read-only",
             BlockError::Io => "device I/O error",
+            BlockError::Corrupt => "data failed verification",
+            BlockError::NoMemory => "out of memory for the request",
         })
     }
 }
@@ -101,22 +112,52 @@ pub fn check_request(
     }
 }
 
-/// Read `buf.len()` bytes at byte `offset`, which need not be aligned.
-///
-/// The aligned middle is read straight into `buf` in one request; only the
-/// partial first and last blocks go through a small bounce buffer. Reads past
-/// the end of the device give [`BlockError::OutOfRange`].
-pub fn read_bytes(dev: &dyn BlockDevice, offset: u64, buf: &mut [u8]) -> Result<(), BlockError> {
+/// Partial blocks up to this size go through a stack buffer, so byte-offset
+/// reads and writes allocate nothing for the usual 512- and 4096-byte blocks.
+const STACK_BLOCK: usize = 4096;
+
+/// Run `f` on a scratch buffer of one block: on the stack for blocks up to
+/// [`STACK_BLOCK`], else on the heap (fallibly).
+fn with_block_buffer<T>(
+    block_size: usize,
+    f: impl FnOnce(&mut [u8]) -> Result<T, BlockError>,
+) -> Result<T, BlockError> {
+    if block_size <= STACK_BLOCK {
+        let mut stack = [0u8; STACK_BLOCK];
+        f(&mut stack[..block_size])
+    } else {
+        let mut heap = Vec::new();
+        heap.try_reserve_exact(block_size)
+            .map_err(|_| BlockError::NoMemory)?;
+        heap.resize(block_size, 0);
+        f(&mut heap)
+    }
+}
+
+/// The byte range `offset .. offset + len` checked against `dev`: its block
+/// size (non-zero) and end.
+fn byte_range(dev: &dyn BlockDevice, offset: u64, len: usize) -> Result<(u64, u64), BlockError> {
     let bs = dev.block_size() as u64;
     if bs == 0 {
         return Err(BlockError::Misaligned);
     }
     let end = offset
-        .checked_add(buf.len() as u64)
+        .checked_add(len as u64)
         .ok_or(BlockError::OutOfRange)?;
     if end > dev.size_bytes() {
         return Err(BlockError::OutOfRange);
     }
+    Ok((bs, end))
+}
+
+/// Read `buf.len()` bytes at byte `offset`, which need not be aligned.
+///
+/// The aligned middle is read straight into `buf` in one request; only the
+/// partial first and last blocks go through a block-sized bounce buffer (on
+/// the stack for blocks up to 4 KiB). Reads past the end of the device give
+/// [`BlockError::OutOfRange`].
+pub fn read_bytes(dev: &dyn BlockDevice, offset: u64, buf: &mut [u8]) -> Result<(), BlockError> {
+    let (bs, end) = byte_range(dev, offset, buf.len())?;
     if buf.is_empty() {
         return Ok(());
     }
@@ -125,10 +166,12 @@ pub fn read_bytes(dev: &dyn BlockDevice, offset: u64, buf: &mut [u8]) -> Result<
     // Partial head block.
     let head = (pos % bs) as usize;
     if head != 0 {
-        let mut block = vec![0u8; bs as usize];
-        dev.read_blocks(pos / bs, &mut block)?;
         let n = core::cmp::min(bs as usize - head, buf.len());
-        buf[..n].copy_from_slice(&block[head..head + n]);
+        with_block_buffer(bs as usize, |block| {
+            dev.read_blocks(pos / bs, block)?;
+            buf[..n].copy_from_slice(&block[head..head + n]);
+            Ok(())
+        })?;
         pos += n as u64;
         done += n;
     }
@@ -141,10 +184,57 @@ pub fn read_bytes(dev: &dyn BlockDevice, offset: u64, buf: &mut [u8]) -> Result<
     }
     // Partial tail block.
     if done < buf.len() {
-        let mut block = vec![0u8; bs as usize];
-        dev.read_blocks(pos / bs, &mut block)?;
-        let n = buf.len() - done;
-        buf[done..].copy_from_slice(&block[..n]);
+        with_block_buffer(bs as usize, |block| {
+            dev.read_blocks(pos / bs, block)?;
+            let n = buf.len() - done;
+            buf[done..].copy_from_slice(&block[..n]);
+            Ok(())
+        })?;
+    }
+    Ok(())
+}
+
+/// Write `data` at byte `offset`, which need not be aligned.
+///
+/// The twin of [`read_bytes`]: whole blocks go straight from `data` in one
+/// request; a partial first or last block is read, patched and written back
+/// through a block-sized buffer. The caller serialises writers that may share
+/// an edge block. On an error after some blocks were written, returns
+/// `Err((bytes_written, error))` so callers can report a short write.
+pub fn write_bytes(
+    dev: &dyn BlockDevice,
+    offset: u64,
+    data: &[u8],
+) -> Result<(), (usize, BlockError)> {
+    let (bs, end) = byte_range(dev, offset, data.len()).map_err(|e| (0, e))?;
+    let mut pos = offset;
+    let mut done = 0usize;
+    let patch = |pos: u64, part: &[u8]| {
+        with_block_buffer(bs as usize, |block| {
+            let at = (pos % bs) as usize;
+            dev.read_blocks(pos / bs, block)?;
+            block[at..at + part.len()].copy_from_slice(part);
+            dev.write_blocks(pos / bs, block)
+        })
+    };
+    // Partial first block (which may also be the last).
+    if !pos.is_multiple_of(bs) && !data.is_empty() {
+        let take = ((bs - pos % bs) as usize).min(data.len());
+        patch(pos, &data[..take]).map_err(|e| (done, e))?;
+        pos += take as u64;
+        done += take;
+    }
+    // Whole blocks, one request.
+    let whole = ((end - pos) / bs * bs) as usize;
+    if whole > 0 {
+        dev.write_blocks(pos / bs, &data[done..done + whole])
+            .map_err(|e| (done, e))?;
+        pos += whole as u64;
+        done += whole;
+    }
+    // Partial last block.
+    if done < data.len() {
+        patch(pos, &data[done..]).map_err(|e| (done, e))?;
     }
     Ok(())
 }

@@ -25,17 +25,16 @@ mod tests;
 use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::sync::Arc;
-use alloc::vec;
 use alloc::vec::Vec;
 use core::any::Any;
 use core::ops::Bound;
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
-use drivers::{BlockDevice, BlockError};
+use drivers::BlockDevice;
 use spin::{Mutex, RwLock};
 use vfs::{
-    AnyDevice, DirEntry, Errno, FileSystem, FileType, Inode, InodeNo, MountContext, Stat, StatFs,
-    Timespec, VfsResult,
+    DirEntryRef, DirSink, Errno, FileSystem, FileType, FsType, Inode, InodeNo, MountContext, Stat,
+    StatFs, Timespec, VfsResult,
 };
 
 pub use rng::Xoshiro256StarStar;
@@ -149,9 +148,31 @@ impl DevFs {
     }
 }
 
-/// The [`vfs::FsConstructor`] for "devfs". Option `seed=N` seeds the random
-/// generator (default 0); anything else gives EINVAL.
-pub fn new_fs(ctx: &MountContext) -> VfsResult<Arc<dyn FileSystem>> {
+/// The "devfs" filesystem type. [`DevFsType::Fresh`] makes a new devfs per
+/// mount (option `seed=N` seeds its random generator, default 0);
+/// [`DevFsType::Shared`] mounts one existing instance every time, such as
+/// the kernel's, which holds the probed disks and the console (it takes no
+/// options). Anything else gives EINVAL.
+pub enum DevFsType {
+    Fresh,
+    Shared(Arc<DevFs>),
+}
+
+impl FsType for DevFsType {
+    fn name(&self) -> &'static str {
+        "devfs"
+    }
+
+    fn create(&self, ctx: &MountContext) -> VfsResult<Arc<dyn FileSystem>> {
+        match self {
+            DevFsType::Fresh => new_fs(ctx),
+            DevFsType::Shared(_) if !ctx.options.trim().is_empty() => Err(Errno::EINVAL),
+            DevFsType::Shared(devfs) => Ok(devfs.clone()),
+        }
+    }
+}
+
+fn new_fs(ctx: &MountContext) -> VfsResult<Arc<dyn FileSystem>> {
     let mut seed = 0;
     for (key, value) in vfs::parse_options(&ctx.options) {
         match (key, value) {
@@ -263,32 +284,24 @@ impl Inode for DevDir {
             .ok_or(Errno::ENOENT)
     }
 
-    fn readdir(&self, cookie: u64, sink: &mut dyn FnMut(DirEntry, u64) -> bool) -> VfsResult<()> {
-        // Copy out first, so `sink` runs without the table locked (/dev is small).
-        let batch: Vec<(DirEntry, u64)> = {
-            let table = self.entries.read();
-            let start = match cookie {
-                0 => Bound::Unbounded,
-                c => match usize::try_from(c - 1).ok().and_then(|i| table.names.get(i)) {
-                    Some(name) => Bound::Excluded(name.as_str()),
-                    None => return Ok(()),
-                },
-            };
-            table
-                .entries
-                .range::<str, _>((start, Bound::Unbounded))
-                .map(|(name, (next, node))| {
-                    let entry = DirEntry {
-                        ino: node.ino(),
-                        file_type: node.file_type(),
-                        name: name.clone(),
-                    };
-                    (entry, *next)
-                })
-                .collect()
+    fn readdir(&self, cookie: u64, sink: &mut DirSink<'_>) -> VfsResult<()> {
+        // The sink runs under the table's read lock: /dev is small, and only
+        // adding a device takes the write lock, never from inside a listing.
+        let table = self.entries.read();
+        let start = match cookie {
+            0 => Bound::Unbounded,
+            c => match usize::try_from(c - 1).ok().and_then(|i| table.names.get(i)) {
+                Some(name) => Bound::Excluded(name.as_str()),
+                None => return Ok(()),
+            },
         };
-        for (entry, next) in batch {
-            if !sink(entry, next) {
+        for (name, (next, node)) in table.entries.range::<str, _>((start, Bound::Unbounded)) {
+            let entry = DirEntryRef {
+                ino: node.ino(),
+                file_type: node.file_type(),
+                name,
+            };
+            if !sink(entry, *next) {
                 break;
             }
         }
@@ -392,14 +405,6 @@ struct BlockNode {
     write_lock: Mutex<()>,
 }
 
-fn block_errno(error: BlockError) -> Errno {
-    match error {
-        BlockError::ReadOnly => Errno::EROFS,
-        BlockError::OutOfRange => Errno::ENOSPC,
-        BlockError::Misaligned | BlockError::Io => Errno::EIO,
-    }
-}
-
 impl BlockNode {
     /// Bytes from `offset` to the end of the device, clamped to `len`.
     fn clamp(&self, offset: u64, len: usize) -> usize {
@@ -408,19 +413,6 @@ impl BlockNode {
             return 0;
         }
         usize::try_from(size - offset).map_or(len, |room| room.min(len))
-    }
-
-    /// Read-modify-write the block holding `offset` with `data`, which lies
-    /// within that block.
-    fn patch_block(&self, block_size: u64, offset: u64, data: &[u8]) -> VfsResult<()> {
-        let mut block = vec![0u8; block_size as usize];
-        let index = offset / block_size;
-        let at = (offset % block_size) as usize;
-        self.dev
-            .read_blocks(index, &mut block)
-            .map_err(|_| Errno::EIO)?;
-        block[at..at + data.len()].copy_from_slice(data);
-        self.dev.write_blocks(index, &block).map_err(block_errno)
     }
 }
 
@@ -453,7 +445,7 @@ impl Inode for BlockNode {
         if n == 0 {
             return Ok(0);
         }
-        drivers::read_bytes(&*self.dev, offset, &mut buf[..n]).map_err(|_| Errno::EIO)?;
+        drivers::read_bytes(&*self.dev, offset, &mut buf[..n])?;
         Ok(n)
     }
 
@@ -468,43 +460,14 @@ impl Inode for BlockNode {
         if n == 0 {
             return Err(Errno::ENOSPC);
         }
-        let bs = self.dev.block_size() as u64;
-        if bs == 0 {
-            return Err(Errno::EIO);
-        }
         let _guard = self.write_lock.lock();
-        let data = &buf[..n];
-        let end = offset + n as u64;
-        let mut pos = offset;
-        let mut done = 0usize;
-        // A device error after some blocks were written gives a short count,
+        // A device error after some bytes were written gives a short count,
         // as write(2) does.
-        let stop = |done: usize, error: Errno| if done > 0 { Ok(done) } else { Err(error) };
-        // Partial first block (which may also be the last).
-        if !pos.is_multiple_of(bs) {
-            let take = ((bs - pos % bs) as usize).min(n);
-            if let Err(e) = self.patch_block(bs, pos, &data[..take]) {
-                return stop(done, e);
-            }
-            pos += take as u64;
-            done += take;
+        match drivers::write_bytes(&*self.dev, offset, &buf[..n]) {
+            Ok(()) => Ok(n),
+            Err((done, _)) if done > 0 => Ok(done),
+            Err((_, e)) => Err(e.into()),
         }
-        // Whole blocks straight from the caller's buffer, one request.
-        let whole = ((end - pos) / bs * bs) as usize;
-        if whole > 0 {
-            if let Err(e) = self.dev.write_blocks(pos / bs, &data[done..done + whole]) {
-                return stop(done, block_errno(e));
-            }
-            pos += whole as u64;
-            done += whole;
-        }
-        // Partial last block.
-        if done < n
-            && let Err(e) = self.patch_block(bs, pos, &data[done..])
-        {
-            return stop(done, e);
-        }
-        Ok(n)
     }
 
     fn fsync(&self) -> VfsResult<()> {
@@ -516,8 +479,8 @@ impl Inode for BlockNode {
         Ok(())
     }
 
-    fn block_device(&self) -> Option<AnyDevice> {
-        Some(Arc::new(self.dev.clone()) as AnyDevice)
+    fn block_device(&self) -> Option<Arc<dyn BlockDevice>> {
+        Some(self.dev.clone())
     }
 
     fn as_any(&self) -> &dyn Any {

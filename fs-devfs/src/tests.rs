@@ -20,7 +20,7 @@ fn node(fs: &DevFs, name: &str) -> Arc<dyn Inode> {
 fn listing(dir: &Arc<dyn Inode>, cookie: u64) -> Vec<(String, u64)> {
     let mut out = Vec::new();
     dir.readdir(cookie, &mut |e, next| {
-        out.push((e.name, next));
+        out.push((e.name.to_string(), next));
         true
     })
     .unwrap();
@@ -247,11 +247,8 @@ fn block_device_is_handed_out_for_mounting() {
             "{bad:?}"
         );
     }
-    let any = node(&fs, "vblk0").block_device().unwrap();
-    let dev = any
-        .downcast_ref::<Arc<dyn BlockDevice>>()
-        .expect("holds an Arc<dyn BlockDevice>");
-    assert!(Arc::ptr_eq(dev, &disk));
+    let dev = node(&fs, "vblk0").block_device().unwrap();
+    assert!(Arc::ptr_eq(&dev, &disk));
     assert_eq!(
         node(&fs, "vblk1").getattr().unwrap().rdev,
         makedev(BLOCK_MAJOR, 16)
@@ -330,7 +327,7 @@ fn readdir_cookies_stay_valid_while_devices_are_added() {
     // Stopping early works.
     let mut taken = Vec::new();
     root.readdir(0, &mut |e, _| {
-        taken.push(e.name);
+        taken.push(e.name.to_string());
         taken.len() < 2
     })
     .unwrap();

@@ -54,8 +54,8 @@ use core::sync::atomic::{AtomicU64, Ordering};
 
 use spin::{Mutex, RwLock};
 use vfs::{
-    Clock, DirEntry, Errno, FileSystem, FileType, Inode, InodeNo, MountContext, S_IPERM, SetAttr,
-    Stat, StatFs, Timespec, VfsResult,
+    Clock, DirEntryRef, DirSink, Errno, FileSystem, FileType, FsType, Inode, InodeNo, MountContext,
+    S_IPERM, SetAttr, Stat, StatFs, Timespec, VfsResult,
 };
 
 use dir::DirEntries;
@@ -183,8 +183,20 @@ impl RamFs {
     }
 }
 
-/// The [`vfs::FsConstructor`] for "ramfs".
-pub fn new_fs(ctx: &MountContext) -> VfsResult<Arc<dyn FileSystem>> {
+/// The "ramfs" filesystem type: a new, empty ramfs per mount.
+pub struct RamFsType;
+
+impl FsType for RamFsType {
+    fn name(&self) -> &'static str {
+        "ramfs"
+    }
+
+    fn create(&self, ctx: &MountContext) -> VfsResult<Arc<dyn FileSystem>> {
+        new_fs(ctx)
+    }
+}
+
+fn new_fs(ctx: &MountContext) -> VfsResult<Arc<dyn FileSystem>> {
     let mut limit = None;
     let mut inode_limit = None;
     let mut root_mode = 0o755;
@@ -538,7 +550,7 @@ impl Inode for RamInode {
         Ok(())
     }
 
-    fn readdir(&self, cookie: u64, sink: &mut dyn FnMut(DirEntry, u64) -> bool) -> VfsResult<()> {
+    fn readdir(&self, cookie: u64, sink: &mut DirSink<'_>) -> VfsResult<()> {
         let entries = self.entries()?;
         let mut cookie = cookie;
         loop {
@@ -546,10 +558,10 @@ impl Inode for RamInode {
             let batch = entries.read().batch(cookie, READDIR_BATCH);
             let full = batch.len() == READDIR_BATCH;
             for (name, inode, next) in batch {
-                let entry = DirEntry {
+                let entry = DirEntryRef {
                     ino: inode.ino,
                     file_type: inode.kind,
-                    name: String::from(&*name),
+                    name: &name,
                 };
                 if !sink(entry, next) {
                     return Ok(());

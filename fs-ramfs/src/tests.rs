@@ -9,7 +9,7 @@ use alloc::vec::Vec;
 use core::sync::atomic::{AtomicI64, Ordering};
 
 use vfs::{
-    Clock, DirEntry, Errno, FileSystem, FileType, Inode, MountContext, MountSource, SetAttr,
+    Clock, DirEntryRef, Errno, FileSystem, FileType, Inode, MountContext, MountSource, SetAttr,
     Timespec,
 };
 
@@ -54,8 +54,8 @@ fn read_all(inode: &Arc<dyn Inode>) -> Vec<u8> {
 
 fn names(dir: &Arc<dyn Inode>) -> Vec<String> {
     let mut out = Vec::new();
-    dir.readdir(0, &mut |e: DirEntry, _| {
-        out.push(e.name);
+    dir.readdir(0, &mut |e: DirEntryRef<'_>, _| {
+        out.push(e.name.to_string());
         true
     })
     .unwrap();
@@ -310,7 +310,7 @@ fn special_nodes_and_symlinks_hold_metadata() {
     let listing: Vec<(String, FileType)> = {
         let mut v = Vec::new();
         root.readdir(0, &mut |e, _| {
-            v.push((e.name, e.file_type));
+            v.push((e.name.to_string(), e.file_type));
             true
         })
         .unwrap();
@@ -404,7 +404,7 @@ fn readdir_cookies_survive_inserts_and_removes() {
     let mut seen = Vec::new();
     let mut cookie = 0;
     root.readdir(0, &mut |e, next| {
-        seen.push(e.name);
+        seen.push(e.name.to_string());
         cookie = next;
         seen.len() < 100
     })
@@ -422,7 +422,7 @@ fn readdir_cookies_survive_inserts_and_removes() {
     let mut rest = Vec::new();
     let mut cookies = Vec::new();
     root.readdir(cookie, &mut |e, next| {
-        rest.push(e.name);
+        rest.push(e.name.to_string());
         cookies.push(next);
         true
     })
@@ -440,7 +440,7 @@ fn readdir_cookies_survive_inserts_and_removes() {
     root.unlink("n200").unwrap();
     let mut after = Vec::new();
     root.readdir(cookie_of_n200, &mut |e, _| {
-        after.push(e.name);
+        after.push(e.name.to_string());
         after.len() < 2
     })
     .unwrap();

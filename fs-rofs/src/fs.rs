@@ -1,6 +1,6 @@
 //! The mounted filesystem: `vfs::FileSystem` and `vfs::Inode` over an [`Image`].
 
-use alloc::string::String;
+use alloc::string::{String, ToString};
 use alloc::sync::Arc;
 use alloc::vec;
 use alloc::vec::Vec;
@@ -9,8 +9,8 @@ use core::sync::atomic::{AtomicU8, Ordering};
 
 use drivers::{BlockDevice, read_bytes};
 use vfs::{
-    DirEntry, Errno, FileSystem, FileType, Inode as VfsInode, InodeNo, MountContext, MountSource,
-    SetAttr, Stat, StatFs, Timespec, VfsResult, parse_options,
+    DirEntryRef, DirSink, Errno, FileSystem, FileType, FsType, Inode as VfsInode, InodeNo,
+    MountContext, SetAttr, Stat, StatFs, Timespec, VfsResult, parse_options,
 };
 
 use crate::error::{RofsError, corrupt};
@@ -27,15 +27,25 @@ const CRC_UNKNOWN: u8 = 0;
 const CRC_GOOD: u8 = 1;
 const CRC_BAD: u8 = 2;
 
-/// The constructor registered as "rofs" in the VFS.
-pub fn new_fs(ctx: &MountContext) -> VfsResult<Arc<dyn FileSystem>> {
-    let device = match &ctx.source {
-        MountSource::Device { device, .. } => device.downcast_ref::<Arc<dyn BlockDevice>>(),
-        MountSource::None => None,
-    };
-    let device = device.ok_or(Errno::ENOTBLK)?;
-    let fs: Arc<dyn FileSystem> = RofsFs::mount(device.clone(), &ctx.options)?;
-    Ok(fs)
+/// The "rofs" filesystem type: mounts the image on the source block device
+/// (ENOTBLK without one).
+pub struct RofsType;
+
+impl FsType for RofsType {
+    fn name(&self) -> &'static str {
+        "rofs"
+    }
+
+    fn create(&self, ctx: &MountContext) -> VfsResult<Arc<dyn FileSystem>> {
+        let device = ctx.source.device().ok_or(Errno::ENOTBLK)?;
+        let fs: Arc<dyn FileSystem> = RofsFs::mount(device.clone(), &ctx.options)?;
+        Ok(fs)
+    }
+
+    fn diagnose(&self, ctx: &MountContext) -> Option<String> {
+        let device = ctx.source.device()?;
+        crate::inspect(&**device).err().map(|why| why.to_string())
+    }
 }
 
 /// A mounted ROFS image (v1 or v2).
@@ -273,7 +283,7 @@ impl VfsInode for RofsInode {
         Ok(n)
     }
 
-    fn readdir(&self, cookie: u64, sink: &mut dyn FnMut(DirEntry, u64) -> bool) -> VfsResult<()> {
+    fn readdir(&self, cookie: u64, sink: &mut DirSink<'_>) -> VfsResult<()> {
         let record = self.dir_record()?;
         let image = &self.mounted.image;
         let entries = image.entries(record)?;
@@ -284,12 +294,12 @@ impl VfsInode for RofsInode {
             let file_type = FileType::from_mode(child.mode.get()).ok_or(Errno::EIO)?;
             // v2 names are checked UTF-8 at mount; a v1 name that is not
             // (OSv's length bug) is shown with U+FFFD replacements.
-            let name = String::from_utf8_lossy(image.name(entry)).into_owned();
+            let name = String::from_utf8_lossy(image.name(entry));
             if !sink(
-                DirEntry {
+                DirEntryRef {
                     ino,
                     file_type,
-                    name,
+                    name: &name,
                 },
                 index as u64 + 1,
             ) {

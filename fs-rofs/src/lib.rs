@@ -1,6 +1,6 @@
 //! ROFS: the read-only root filesystem image, in OSv's format (v1) and ours (v2).
 //!
-//! - The reader ([`RofsFs`], registered as `"rofs"` through [`new_fs`]) is
+//! - The reader ([`RofsFs`], registered as `"rofs"` through [`RofsType`]) is
 //!   `no_std` + `alloc` and safe code only. Mount reads the superblock and then
 //!   the whole metadata region in one request, checks its CRC32s (v2), and
 //!   validates every table before anything trusts it; afterwards lookups are a
@@ -35,4 +35,4 @@ pub mod writer;
 
 pub use check::{ImageInfo, VerifyProblem, VerifyReport, inspect, verify};
 pub use error::RofsError;
-pub use fs::{RofsFs, RofsInode, new_fs};
+pub use fs::{RofsFs, RofsInode, RofsType};

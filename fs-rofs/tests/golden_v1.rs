@@ -32,7 +32,7 @@ fn list(inode: &Arc<dyn Inode>, path: &str, lines: &mut Vec<String>, depth: usiz
             let mut entries = Vec::new();
             inode
                 .readdir(0, &mut |e, _| {
-                    entries.push(e);
+                    entries.push(e.to_entry());
                     true
                 })
                 .unwrap();

@@ -427,7 +427,7 @@ fn check_lookup_and_readdir(fs: &Arc<RofsFs>, format: Format) {
     // readdir resumes at any cookie; v2 lists names in byte order.
     let mut all = Vec::new();
     big.readdir(0, &mut |e, next| {
-        all.push((e.name, next));
+        all.push((e.name.to_string(), next));
         true
     })
     .unwrap();
@@ -438,7 +438,7 @@ fn check_lookup_and_readdir(fs: &Arc<RofsFs>, format: Format) {
     let (_, cookie) = all[4321].clone();
     let mut rest = Vec::new();
     big.readdir(cookie, &mut |e, _| {
-        rest.push(e.name);
+        rest.push(e.name.to_string());
         rest.len() < 3
     })
     .unwrap();
@@ -563,7 +563,7 @@ fn round_trip_v1() {
 #[test]
 fn mount_through_constructor() {
     let bytes = small_tree(Format::V2, 4096);
-    let device: vfs::AnyDevice = Arc::new(disk(bytes));
+    let device = disk(bytes);
     let ctx = |source, options: &str| vfs::MountContext {
         source,
         options: options.to_string(),
@@ -573,25 +573,25 @@ fn mount_through_constructor() {
         name: "/dev/vblk0".into(),
         device: device.clone(),
     };
-    let fs = fs_rofs::new_fs(&ctx(dev_source(), "")).unwrap();
+    use vfs::FsType;
+    let new_fs = |ctx: &vfs::MountContext| fs_rofs::RofsType.create(ctx);
+    let fs = new_fs(&ctx(dev_source(), "")).unwrap();
     assert_eq!(fs.fs_type(), "rofs");
-    assert!(fs_rofs::new_fs(&ctx(dev_source(), "verify")).is_ok());
+    assert!(new_fs(&ctx(dev_source(), "verify")).is_ok());
     assert_eq!(
-        fs_rofs::new_fs(&ctx(dev_source(), "verify,bogus")).err(),
+        new_fs(&ctx(dev_source(), "verify,bogus")).err(),
         Some(Errno::EINVAL)
     );
     assert_eq!(
-        fs_rofs::new_fs(&ctx(dev_source(), "verify=1")).err(),
+        new_fs(&ctx(dev_source(), "verify=1")).err(),
         Some(Errno::EINVAL)
     );
     assert_eq!(
-        fs_rofs::new_fs(&ctx(vfs::MountSource::None, "")).err(),
+        new_fs(&ctx(vfs::MountSource::None, "")).err(),
         Some(Errno::ENOTBLK)
     );
-    let not_a_device: vfs::AnyDevice = Arc::new(5u32);
-    let wrong = vfs::MountSource::Device {
-        name: "x".into(),
-        device: not_a_device,
-    };
-    assert_eq!(fs_rofs::new_fs(&ctx(wrong, "")).err(), Some(Errno::ENOTBLK));
+    // A source that names no device (the old untyped-device case can no
+    // longer be built: devices are typed).
+    let wrong = vfs::MountSource::Named("x".into());
+    assert_eq!(new_fs(&ctx(wrong, "")).err(), Some(Errno::ENOTBLK));
 }

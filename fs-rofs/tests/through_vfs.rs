@@ -155,7 +155,8 @@ fn golden_v1_loop_is_eloop() {
 #[test]
 fn registered_constructor_mounts_devices() {
     let vfs = Vfs::new(Arc::new(FixedClock::default()));
-    vfs.register_fs("rofs", fs_rofs::new_fs).unwrap();
+    vfs.register(std::sync::Arc::new(fs_rofs::RofsType))
+        .unwrap();
     // Without a device path the constructor has no block device.
     assert_eq!(
         vfs.mount(None, "/", "rofs", MountFlags::RDONLY, "").err(),

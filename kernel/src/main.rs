@@ -178,18 +178,13 @@ extern "C" fn kernel_main(start_info: u64) -> ! {
 
     // Filesystems.
     let vfs = Vfs::new(Arc::new(time::KernelClock));
-    for (name, ctor) in mounts::FS_TYPES {
-        if let Err(e) = vfs.register_fs(name, *ctor) {
-            log::error!("cannot register filesystem type {name}: {e}");
-        }
-    }
+    mounts::register_types(&vfs, &devfs);
     let table = config
         .fstab
         .clone()
         .unwrap_or_else(|| fstab::default_table(heap_bytes));
     let env = MountEnv {
         vfs: &vfs,
-        devfs: &devfs,
         disks: &disks,
     };
     let mount_ns = match mounts::mount_table(&env, &table) {

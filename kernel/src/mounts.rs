@@ -1,12 +1,12 @@
 //! Mounting the filesystems from the mount table at boot.
 //!
+//! Every entry goes through the VFS the same way: [`register_types`] puts
+//! each filesystem type (and the kernel's one devfs instance) in the VFS's
+//! registry once, and each entry is a `Vfs::mount_source` call by type name.
 //! Devices are resolved by the kernel, not through `/dev`: an entry whose
-//! source is `/dev/NAME` is mounted by calling the filesystem's constructor
-//! directly with the disk the kernel probed as NAME, then
-//! [`Vfs::mount_fs`]. So the root can come from a disk before any devfs is
-//! mounted (no temporary root, no pivot), and a custom table needs no devfs
-//! entry to mount further disks. A `devfs` entry mounts the kernel's one
-//! devfs instance (the one holding the probed disks and the console).
+//! source is `/dev/NAME` gets the disk the kernel probed as NAME. So the root
+//! can come from a disk before any devfs is mounted (no temporary root, no
+//! pivot), and a custom table needs no devfs entry to mount further disks.
 //!
 //! Mount points must exist on the filesystem below them: images for this
 //! kernel contain empty `/dev` and `/tmp` directories.
@@ -17,20 +17,26 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 use drivers::BlockDevice;
-use fs_devfs::DevFs;
-use vfs::{
-    AnyDevice, Errno, FileSystem, FsConstructor, MountContext, MountFlags, MountSource, Vfs,
-};
+use fs_devfs::{DevFs, DevFsType};
+use vfs::{Errno, MountFlags, MountSource, Vfs};
 
 use crate::fstab::{MountEntry, parse_etc_fstab};
 use crate::{EXIT_NO_ROOT_DISK, EXIT_ROOT_MOUNT_FAILED};
 
-/// Filesystem types the kernel registers, by name.
-pub const FS_TYPES: &[(&str, FsConstructor)] = &[
-    ("rofs", fs_rofs::new_fs),
-    ("ramfs", fs_ramfs::new_fs),
-    ("devfs", fs_devfs::new_fs),
-];
+/// Register every filesystem type the kernel offers; `devfs` is the kernel's
+/// own instance (with the probed disks and the console) at every mount.
+pub fn register_types(vfs: &Vfs, devfs: &Arc<DevFs>) {
+    let types: [Arc<dyn vfs::FsType>; 3] = [
+        Arc::new(fs_rofs::RofsType),
+        Arc::new(fs_ramfs::RamFsType),
+        Arc::new(DevFsType::Shared(devfs.clone())),
+    ];
+    for fs_type in types {
+        if let Err(e) = vfs.register(fs_type.clone()) {
+            log::error!("cannot register filesystem type {}: {e}", fs_type.name());
+        }
+    }
+}
 
 /// A disk found at boot, named as in /dev (`vblk0`, ...).
 pub struct Disk {
@@ -41,7 +47,6 @@ pub struct Disk {
 /// What boot needs to mount things.
 pub struct MountEnv<'a> {
     pub vfs: &'a Vfs,
-    pub devfs: &'a Arc<DevFs>,
     pub disks: &'a [Disk],
 }
 
@@ -65,60 +70,40 @@ enum Failure {
     Errno(Errno, String),
 }
 
+/// The source of `entry`: the probed disk it names, or nothing.
+fn source_of(env: &MountEnv, entry: &MountEntry) -> Result<MountSource, Failure> {
+    let Some(path) = entry.source.as_deref() else {
+        return Ok(MountSource::None);
+    };
+    let name = path.strip_prefix("/dev/").unwrap_or(path);
+    let disk = env
+        .disks
+        .iter()
+        .find(|d| d.name == name)
+        .ok_or(Failure::NoDevice)?;
+    Ok(MountSource::Device {
+        name: path.to_string(),
+        device: disk.device.clone(),
+    })
+}
+
 fn mount_entry(env: &MountEnv, entry: &MountEntry) -> Result<(), Failure> {
-    let flags = flags_of(entry);
-    let src = entry.source.as_deref();
-    match src {
-        Some(path) => {
-            let name = path.strip_prefix("/dev/").unwrap_or(path);
-            let disk = env
-                .disks
-                .iter()
-                .find(|d| d.name == name)
-                .ok_or(Failure::NoDevice)?;
-            let ctor = FS_TYPES
-                .iter()
-                .find(|(n, _)| *n == entry.fs_type)
-                .map(|(_, c)| *c)
-                .ok_or(Failure::Errno(
-                    Errno::ENODEV,
-                    "unknown filesystem type".to_string(),
-                ))?;
-            let device: AnyDevice = Arc::new(disk.device.clone());
-            let ctx = MountContext {
-                source: MountSource::Device {
-                    name: path.to_string(),
-                    device,
-                },
-                options: entry.options.clone(),
-                clock: Arc::new(crate::time::KernelClock),
-            };
-            let fs: Arc<dyn FileSystem> = ctor(&ctx).map_err(|e| {
-                let detail = if entry.fs_type == "rofs" {
-                    match fs_rofs::inspect(&*disk.device) {
-                        Err(why) => why.to_string(),
-                        Ok(_) => String::new(),
-                    }
-                } else {
-                    String::new()
-                };
-                Failure::Errno(e, detail)
-            })?;
-            env.vfs
-                .mount_fs(fs, path, &entry.target, flags, &entry.options)
-                .map_err(|e| Failure::Errno(e, String::new()))
-        }
-        None if entry.fs_type == "devfs" => {
-            let fs: Arc<dyn FileSystem> = env.devfs.clone();
-            env.vfs
-                .mount_fs(fs, "none", &entry.target, flags, &entry.options)
-                .map_err(|e| Failure::Errno(e, String::new()))
-        }
-        None => env
-            .vfs
-            .mount(None, &entry.target, &entry.fs_type, flags, &entry.options)
-            .map_err(|e| Failure::Errno(e, String::new())),
-    }
+    let source = source_of(env, entry)?;
+    env.vfs
+        .mount_source(
+            source.clone(),
+            &entry.target,
+            &entry.fs_type,
+            flags_of(entry),
+            &entry.options,
+        )
+        .map_err(|e| {
+            let detail = env
+                .vfs
+                .diagnose_mount(&source, &entry.fs_type, &entry.options)
+                .unwrap_or_default();
+            Failure::Errno(e, detail)
+        })
 }
 
 fn describe(entry: &MountEntry) -> String {

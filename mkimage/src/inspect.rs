@@ -109,7 +109,7 @@ fn resolve(
 fn read_dir(dir: &Arc<dyn Inode>) -> Result<Vec<DirEntry>, vfs::Errno> {
     let mut entries = Vec::new();
     dir.readdir(0, &mut |entry, _| {
-        entries.push(entry);
+        entries.push(entry.to_entry());
         true
     })?;
     entries.sort_by(|a, b| a.name.cmp(&b.name));

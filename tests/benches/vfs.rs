@@ -65,7 +65,8 @@ fn check<T>(ret: rustix::io::Result<T>, what: &str) -> T {
 
 fn main() {
     let vfs = Vfs::new(Arc::new(HostClock));
-    vfs.register_fs("ramfs", fs_ramfs::new_fs).unwrap();
+    vfs.register(std::sync::Arc::new(fs_ramfs::RamFsType))
+        .unwrap();
     vfs.mount(None, "/", "ramfs", MountFlags::empty(), "")
         .unwrap();
 

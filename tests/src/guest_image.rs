@@ -553,7 +553,9 @@ mod tests {
 
     #[test]
     fn generator_is_deterministic_and_crc_list_matches_the_reader() {
-        let dir = scratch();
+        // Its own folder: the tests run in parallel and each removes its own.
+        let dir = scratch().join("determinism");
+        fs::create_dir_all(&dir).expect("dir");
         let spec = ImageSpec::small();
         let (a, b) = (dir.join("a.img"), dir.join("b.img"));
         let listed = build(&spec, &a, &dir).expect("build a");

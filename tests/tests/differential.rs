@@ -135,7 +135,8 @@ struct Harness {
 impl Harness {
     fn new(seed: u64, root: &Path) -> Harness {
         let vfs = Vfs::new(Arc::new(FixedClock(Timespec::new(1_700_000_000, 0))));
-        vfs.register_fs("ramfs", fs_ramfs::new_fs).unwrap();
+        vfs.register(std::sync::Arc::new(fs_ramfs::RamFsType))
+            .unwrap();
         vfs.mount(None, "/", "ramfs", MountFlags::empty(), "")
             .unwrap();
         Harness {
@@ -1033,7 +1034,8 @@ fn getdents_is_stable_across_changes_between_calls() {
     for seed in [11u64, 12, 13] {
         let mut rng = Rng::with_seed(seed);
         let vfs = Vfs::new(Arc::new(FixedClock(Timespec::new(1, 0))));
-        vfs.register_fs("ramfs", fs_ramfs::new_fs).unwrap();
+        vfs.register(std::sync::Arc::new(fs_ramfs::RamFsType))
+            .unwrap();
         vfs.mount(None, "/", "ramfs", MountFlags::empty(), "")
             .unwrap();
         vfs.mkdir("/d", 0o755).unwrap();

@@ -88,11 +88,11 @@ impl fs_devfs::Console for CapturedConsole {
 fn host_vfs(image: &Path, tmp_size: &str) -> (Vfs, Arc<CapturedConsole>) {
     let clock: Arc<dyn Clock> = Arc::new(tests::HostClock);
     let vfs = Vfs::new(clock);
-    vfs.register_fs("rofs", fs_rofs::new_fs)
+    vfs.register(std::sync::Arc::new(fs_rofs::RofsType))
         .expect("register rofs");
-    vfs.register_fs("ramfs", fs_ramfs::new_fs)
+    vfs.register(std::sync::Arc::new(fs_ramfs::RamFsType))
         .expect("register ramfs");
-    vfs.register_fs("devfs", fs_devfs::new_fs)
+    vfs.register(std::sync::Arc::new(fs_devfs::DevFsType::Fresh))
         .expect("register devfs");
     let disk: Arc<dyn BlockDevice> = Arc::new(FileDisk::open(image, 512).expect("open image"));
     let root = fs_rofs::RofsFs::mount(disk.clone(), "").expect("mount image");

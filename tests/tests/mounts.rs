@@ -24,7 +24,8 @@ fn clock() -> Arc<FixedClock> {
 /// ramfs on /, ramfs on /tmp, devfs on /dev.
 fn standard() -> Vfs {
     let vfs = Vfs::new(clock());
-    vfs.register_fs("ramfs", fs_ramfs::new_fs).unwrap();
+    vfs.register(std::sync::Arc::new(fs_ramfs::RamFsType))
+        .unwrap();
     vfs.mount(None, "/", "ramfs", MountFlags::empty(), "")
         .unwrap();
     vfs.mkdir("/tmp", 0o1777).unwrap();
@@ -379,12 +380,9 @@ fn pivot_root_switches_the_root() {
 /// A test filesystem type that needs a block device: it checks a magic
 /// number in block 0 and serves an empty ramfs.
 fn blockfs_new(ctx: &MountContext) -> VfsResult<Arc<dyn FileSystem>> {
-    let MountSource::Device { device, .. } = &ctx.source else {
+    let MountSource::Device { device: dev, .. } = &ctx.source else {
         return Err(Errno::ENOTBLK);
     };
-    let dev = device
-        .downcast_ref::<Arc<dyn BlockDevice>>()
-        .ok_or(Errno::EINVAL)?;
     let mut block = vec![0u8; dev.block_size()];
     dev.read_blocks(0, &mut block).map_err(|_| Errno::EIO)?;
     if !block.starts_with(b"MAGIC!") {
@@ -397,7 +395,11 @@ fn blockfs_new(ctx: &MountContext) -> VfsResult<Arc<dyn FileSystem>> {
 #[test]
 fn mount_by_type_name_with_a_block_device_source() {
     let v = standard();
-    v.register_fs("blockfs", blockfs_new).unwrap();
+    v.register(Arc::new(vfs::FnFsType {
+        name: "blockfs",
+        create: blockfs_new,
+    }))
+    .unwrap();
     let mut image = b"MAGIC!".to_vec();
     image.resize(4096, 0);
     let disk: Arc<dyn BlockDevice> = Arc::new(RamDisk::from_bytes(512, image));
@@ -482,7 +484,7 @@ fn mount_by_type_name_with_a_block_device_source() {
 #[test]
 fn rofs_by_type_name_from_a_devfs_block_device() {
     let v = standard();
-    v.register_fs("rofs", fs_rofs::new_fs).unwrap();
+    v.register(std::sync::Arc::new(fs_rofs::RofsType)).unwrap();
     let image_path = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/data/osv-rofs-v1/golden-v1.rofs"

@@ -16,7 +16,8 @@ const CREAT: OpenFlags = OpenFlags::O_CREAT;
 
 fn vfs_with_fds(max_fds: usize) -> Vfs {
     let vfs = Vfs::with_max_fds(Arc::new(FixedClock(T0)), max_fds);
-    vfs.register_fs("ramfs", fs_ramfs::new_fs).unwrap();
+    vfs.register(std::sync::Arc::new(fs_ramfs::RamFsType))
+        .unwrap();
     vfs.mount(None, "/", "ramfs", MountFlags::empty(), "")
         .unwrap();
     vfs
@@ -1078,8 +1079,12 @@ fn nothing_mounted() {
     assert_eq!(v.stat("/"), Err(Errno::ENOENT));
     assert_eq!(v.getcwd(), Err(Errno::ENOENT));
     assert!(v.mounts().is_empty());
-    v.register_fs("ramfs", fs_ramfs::new_fs).unwrap();
-    assert_eq!(v.register_fs("ramfs", fs_ramfs::new_fs), Err(Errno::EBUSY));
+    v.register(std::sync::Arc::new(fs_ramfs::RamFsType))
+        .unwrap();
+    assert_eq!(
+        v.register(std::sync::Arc::new(fs_ramfs::RamFsType)),
+        Err(Errno::EBUSY)
+    );
     assert_eq!(
         v.mount(None, "/tmp", "ramfs", MountFlags::empty(), ""),
         Err(Errno::ENOENT)

@@ -1,179 +1,36 @@
 //! The contract between the VFS and filesystem backends.
 //!
 //! A backend implements [`FileSystem`] once per mounted instance and [`Inode`]
-//! for each of its objects. Every [`Inode`] method that changes state has a
-//! default that returns the right error, so a read-only backend implements only
-//! `ino`, `file_type`, `getattr`, `lookup`, `read_at`, `readdir` and `readlink`.
+//! for each of its objects, and registers a [`FsType`](crate::FsType) that
+//! builds instances. Every [`Inode`] method that changes state has a default
+//! that returns the right error, so a read-only backend implements only
+//! `ino`, `file_type`, `getattr`, `lookup`, `read_at`, `readdir` and
+//! `readlink`.
 //!
 //! Division of labour, so that backends stay small and consistent:
 //! - The VFS resolves paths, follows symlinks, checks `.`/`..`, name lengths,
 //!   read-only mounts (EROFS), file types for the POSIX errno rules (EISDIR,
 //!   ENOTDIR, ENOTEMPTY is the backend's), cross-mount EXDEV, and open flags.
-//!   Backends never see `.` or `..` in `lookup`, `create`, `unlink` etc.
+//!   Backends never see `.` or `..` in `lookup`, `create`, `unlink` etc., and
+//!   never parse paths.
 //! - Backends own their data, nlink counts, timestamps and space accounting.
 //! - An [`Inode`] stays alive while any `Arc` to it exists: an unlinked file
 //!   keeps working through open file descriptors until the last one closes.
 
+use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::sync::Arc;
-use alloc::vec::Vec;
 use core::any::Any;
 
+use drivers::BlockDevice;
+
+use crate::OpenFlags;
 use crate::errno::{Errno, VfsResult};
+use crate::types::{DirEntryRef, FileType, InodeNo, SetAttr, Stat, StatFs};
 
-/// Inode number, unique within one filesystem instance.
-pub type InodeNo = u64;
-
-/// The kind of a filesystem object.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum FileType {
-    Regular,
-    Directory,
-    Symlink,
-    CharDevice,
-    BlockDevice,
-    Fifo,
-    Socket,
-}
-
-impl FileType {
-    /// The `S_IFMT` bits of `st_mode` for this type.
-    pub const fn mode_bits(self) -> u32 {
-        match self {
-            FileType::Fifo => 0o010000,
-            FileType::CharDevice => 0o020000,
-            FileType::Directory => 0o040000,
-            FileType::BlockDevice => 0o060000,
-            FileType::Regular => 0o100000,
-            FileType::Symlink => 0o120000,
-            FileType::Socket => 0o140000,
-        }
-    }
-
-    /// The type encoded in the `S_IFMT` bits of `mode`, if any.
-    pub const fn from_mode(mode: u32) -> Option<FileType> {
-        match mode & S_IFMT {
-            0o010000 => Some(FileType::Fifo),
-            0o020000 => Some(FileType::CharDevice),
-            0o040000 => Some(FileType::Directory),
-            0o060000 => Some(FileType::BlockDevice),
-            0o100000 => Some(FileType::Regular),
-            0o120000 => Some(FileType::Symlink),
-            0o140000 => Some(FileType::Socket),
-            _ => None,
-        }
-    }
-
-    /// The `d_type` value Linux's getdents64 reports.
-    pub const fn dirent_type(self) -> u8 {
-        match self {
-            FileType::Fifo => 1,
-            FileType::CharDevice => 2,
-            FileType::Directory => 4,
-            FileType::BlockDevice => 6,
-            FileType::Regular => 8,
-            FileType::Symlink => 10,
-            FileType::Socket => 12,
-        }
-    }
-}
-
-/// Mask of the file-type bits in a mode.
-pub const S_IFMT: u32 = 0o170000;
-/// Mask of the permission bits (including setuid, setgid, sticky) in a mode.
-pub const S_IPERM: u32 = 0o7777;
-
-/// A point in time: seconds and nanoseconds since the Unix epoch.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Timespec {
-    pub sec: i64,
-    pub nsec: u32,
-}
-
-impl Timespec {
-    pub const ZERO: Timespec = Timespec { sec: 0, nsec: 0 };
-
-    pub const fn new(sec: i64, nsec: u32) -> Self {
-        Timespec { sec, nsec }
-    }
-}
-
-/// A source of wall-clock time, given to backends that keep timestamps.
-/// The host uses real time; the kernel uses its calibrated TSC clock.
-pub trait Clock: Send + Sync {
-    fn now(&self) -> Timespec;
-}
-
-/// A clock that always reads the same time (reproducible images and tests).
-#[derive(Clone, Copy, Debug, Default)]
-pub struct FixedClock(pub Timespec);
-
-impl Clock for FixedClock {
-    fn now(&self) -> Timespec {
-        self.0
-    }
-}
-
-/// Attributes of an inode, as `stat` reports them.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Stat {
-    /// Device id of the filesystem; the VFS fills in the mount's id.
-    pub dev: u64,
-    pub ino: InodeNo,
-    /// Full mode: `S_IFMT` type bits and permission bits.
-    pub mode: u32,
-    pub nlink: u32,
-    pub uid: u32,
-    pub gid: u32,
-    /// Device number for character and block device nodes.
-    pub rdev: u64,
-    pub size: u64,
-    pub blksize: u32,
-    /// Space used, in 512-byte units.
-    pub blocks: u64,
-    pub atime: Timespec,
-    pub mtime: Timespec,
-    pub ctime: Timespec,
-}
-
-impl Stat {
-    pub fn file_type(&self) -> Option<FileType> {
-        FileType::from_mode(self.mode)
-    }
-}
-
-/// Filesystem-wide figures, as `statfs` reports them.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct StatFs {
-    /// A magic number identifying the filesystem type.
-    pub fs_type: u64,
-    pub block_size: u32,
-    pub blocks: u64,
-    pub blocks_free: u64,
-    pub blocks_available: u64,
-    pub files: u64,
-    pub files_free: u64,
-    pub name_max: u32,
-}
-
-/// One entry produced by [`Inode::readdir`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DirEntry {
-    pub ino: InodeNo,
-    pub file_type: FileType,
-    pub name: String,
-}
-
-/// Attribute changes for [`Inode::setattr`]. `None` leaves a field as it is.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct SetAttr {
-    /// New permission bits (only `S_IPERM` bits are used).
-    pub mode: Option<u32>,
-    pub uid: Option<u32>,
-    pub gid: Option<u32>,
-    pub atime: Option<Timespec>,
-    pub mtime: Option<Timespec>,
-}
+/// What [`Inode::readdir`] calls for each entry: `sink(entry, next_cookie)`,
+/// returning `false` to stop.
+pub type DirSink<'a> = dyn FnMut(DirEntryRef<'_>, u64) -> bool + 'a;
 
 /// A filesystem object. Implementations use interior mutability and must be
 /// safe to call from several threads.
@@ -230,7 +87,7 @@ pub trait Inode: Send + Sync {
     /// Cookies must stay valid while entries are added or removed, so a
     /// directory can be read across calls. Backends do not emit `.` or `..`;
     /// the VFS adds them.
-    fn readdir(&self, _cookie: u64, _sink: &mut dyn FnMut(DirEntry, u64) -> bool) -> VfsResult<()> {
+    fn readdir(&self, _cookie: u64, _sink: &mut DirSink<'_>) -> VfsResult<()> {
         Err(Errno::ENOTDIR)
     }
 
@@ -282,9 +139,13 @@ pub trait Inode: Send + Sync {
         Err(self.not_a_dir_or(Errno::EPERM))
     }
 
-    /// Called when a file is opened (devices use it). Default: nothing.
-    fn open(&self, _flags: u32) -> VfsResult<()> {
-        Ok(())
+    /// Called when a file is opened. A backend that keeps state per open
+    /// file (read-ahead, a server-side handle, a directory listing snapshot)
+    /// returns it as a [`FileHandle`]; the VFS then sends that open file's
+    /// I/O through the handle and drops it on the last close. Default: no
+    /// handle, I/O goes to the inode.
+    fn open(&self, _flags: OpenFlags) -> VfsResult<Option<Box<dyn FileHandle>>> {
+        Ok(None)
     }
 
     /// Device- or backend-specific control requests.
@@ -293,8 +154,8 @@ pub trait Inode: Send + Sync {
     }
 
     /// For a block-device node: the device itself, so `mount /dev/vblk0`
-    /// can hand it to a filesystem constructor (see [`AnyDevice`]).
-    fn block_device(&self) -> Option<AnyDevice> {
+    /// can hand it to a filesystem constructor.
+    fn block_device(&self) -> Option<Arc<dyn BlockDevice>> {
         None
     }
 
@@ -321,12 +182,35 @@ pub trait Inode: Send + Sync {
     }
 }
 
+/// Per-open-file state a backend returns from [`Inode::open`]. The VFS keeps
+/// it in the open file description (shared by `dup`ed descriptors) and calls
+/// it, with the file's inode, for that file's I/O. Every method defaults to
+/// the inode's own, so a handle overrides only what it changes. Dropping it
+/// is the release (the last close).
+pub trait FileHandle: Send + Sync {
+    fn read_at(&self, inode: &dyn Inode, offset: u64, buf: &mut [u8]) -> VfsResult<usize> {
+        inode.read_at(offset, buf)
+    }
+
+    fn write_at(&self, inode: &dyn Inode, offset: u64, buf: &[u8]) -> VfsResult<usize> {
+        inode.write_at(offset, buf)
+    }
+
+    fn readdir(&self, inode: &dyn Inode, cookie: u64, sink: &mut DirSink<'_>) -> VfsResult<()> {
+        inode.readdir(cookie, sink)
+    }
+
+    fn fsync(&self, inode: &dyn Inode) -> VfsResult<()> {
+        inode.fsync()
+    }
+}
+
 /// One mounted instance of a filesystem.
 pub trait FileSystem: Send + Sync {
     /// The root directory.
     fn root(&self) -> VfsResult<Arc<dyn Inode>>;
 
-    /// The type name it was registered under ("rofs", "ramfs", "devfs").
+    /// The name of its [`FsType`](crate::FsType) ("rofs", "ramfs", "devfs").
     fn fs_type(&self) -> &'static str;
 
     /// Whether this filesystem can never be written. The VFS then treats
@@ -349,64 +233,4 @@ pub trait FileSystem: Send + Sync {
     fn unmount(&self) -> VfsResult<()> {
         Ok(())
     }
-}
-
-/// A block device handed through the VFS without the VFS knowing its type.
-///
-/// By convention it holds an `Arc<dyn drivers::BlockDevice>`; a backend gets it
-/// back with `device.downcast_ref::<Arc<dyn drivers::BlockDevice>>()`. This
-/// keeps `vfs` free of any dependency on `drivers`.
-pub type AnyDevice = Arc<dyn Any + Send + Sync>;
-
-/// What a filesystem is constructed from.
-#[derive(Clone)]
-pub enum MountSource {
-    /// Nothing (ramfs, devfs).
-    None,
-    /// A block device, with the name it was given (such as `/dev/vblk0`).
-    Device { name: String, device: AnyDevice },
-}
-
-/// Environment handed to filesystem constructors.
-#[derive(Clone)]
-pub struct MountContext {
-    pub source: MountSource,
-    /// The options string, such as `"size=64M"` or `"verify"`; may be empty.
-    pub options: String,
-    pub clock: Arc<dyn Clock>,
-}
-
-/// A constructor for one filesystem type, registered by name in the VFS.
-pub type FsConstructor = fn(&MountContext) -> VfsResult<Arc<dyn FileSystem>>;
-
-/// Split an options string `"a=1,b,c=x"` into `(key, value)` pairs, for
-/// backends parsing their mount options.
-pub fn parse_options(options: &str) -> Vec<(&str, Option<&str>)> {
-    options
-        .split(',')
-        .map(str::trim)
-        .filter(|o| !o.is_empty())
-        .map(|o| match o.split_once('=') {
-            Some((k, v)) => (k, Some(v)),
-            None => (o, None),
-        })
-        .collect()
-}
-
-/// Parse a size such as `"64M"`, `"4096"`, `"1G"`, `"512k"`. None on
-/// malformed input or overflow.
-pub fn parse_size(text: &str) -> Option<u64> {
-    let text = text.trim();
-    let (digits, shift) = match text.as_bytes().last()? {
-        b'k' | b'K' => (&text[..text.len() - 1], 10),
-        b'm' | b'M' => (&text[..text.len() - 1], 20),
-        b'g' | b'G' => (&text[..text.len() - 1], 30),
-        b't' | b'T' => (&text[..text.len() - 1], 40),
-        _ => (text, 0),
-    };
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let value: u64 = digits.parse().ok()?;
-    value.checked_mul(1u64 << shift)
 }

@@ -4,7 +4,7 @@
 use alloc::string::String;
 use core::fmt;
 
-use crate::backend::FileType;
+use crate::types::FileType;
 
 impl FileType {
     /// The first character of an `ls -l` mode: `-`, `d`, `l`, `c`, `b`, `p`, `s`.

@@ -91,3 +91,21 @@ impl core::error::Error for Errno {}
 
 /// Shorthand for VFS results.
 pub type VfsResult<T> = Result<T, Errno>;
+
+/// How a block-device failure reads to a caller of the VFS: a read-only
+/// device is EROFS, a buffer that could not be allocated ENOMEM, anything
+/// else (a device error, a request past the end of a corrupt image, a block
+/// that failed verification) EIO.
+impl From<drivers::BlockError> for Errno {
+    fn from(error: drivers::BlockError) -> Errno {
+        use drivers::BlockError;
+        match error {
+            BlockError::ReadOnly => Errno::EROFS,
+            BlockError::NoMemory => Errno::ENOMEM,
+            BlockError::OutOfRange
+            | BlockError::Misaligned
+            | BlockError::Io
+            | BlockError::Corrupt => Errno::EIO,
+        }
+    }
+}

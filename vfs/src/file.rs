@@ -1,11 +1,13 @@
 //! The open-file table: fd -> open file description (vnode, offset, flags).
 
+use alloc::boxed::Box;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use spin::Mutex;
 
+use crate::backend::{DirSink, FileHandle};
 use crate::errno::{Errno, VfsResult};
 use crate::tree::DentryId;
 use crate::vnode::Vnode;
@@ -28,11 +30,18 @@ pub(crate) struct OpenFile {
     pub dir_pos: Mutex<DirPos>,
     /// The dentry it was opened through (for the `..` entry of getdents).
     pub dentry: DentryId,
+    /// The backend's per-open state, if it keeps any.
+    handle: Option<Box<dyn FileHandle>>,
 }
 
 impl OpenFile {
     /// Counts itself on its mount, so umount sees it.
-    pub fn new(vnode: Arc<Vnode>, flags: OpenFlags, dentry: DentryId) -> Self {
+    pub fn new(
+        vnode: Arc<Vnode>,
+        flags: OpenFlags,
+        dentry: DentryId,
+        handle: Option<Box<dyn FileHandle>>,
+    ) -> Self {
         vnode.mount.open_files.fetch_add(1, Ordering::SeqCst);
         OpenFile {
             vnode,
@@ -40,6 +49,41 @@ impl OpenFile {
             offset: AtomicU64::new(0),
             dir_pos: Mutex::new(DirPos::Dot),
             dentry,
+            handle,
+        }
+    }
+
+    // I/O goes through the backend's handle when it gave one.
+
+    pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> VfsResult<usize> {
+        let inode = self.vnode.inode.as_ref();
+        match &self.handle {
+            Some(h) => h.read_at(inode, offset, buf),
+            None => inode.read_at(offset, buf),
+        }
+    }
+
+    pub fn write_at(&self, offset: u64, buf: &[u8]) -> VfsResult<usize> {
+        let inode = self.vnode.inode.as_ref();
+        match &self.handle {
+            Some(h) => h.write_at(inode, offset, buf),
+            None => inode.write_at(offset, buf),
+        }
+    }
+
+    pub fn readdir(&self, cookie: u64, sink: &mut DirSink<'_>) -> VfsResult<()> {
+        let inode = self.vnode.inode.as_ref();
+        match &self.handle {
+            Some(h) => h.readdir(inode, cookie, sink),
+            None => inode.readdir(cookie, sink),
+        }
+    }
+
+    pub fn fsync(&self) -> VfsResult<()> {
+        let inode = self.vnode.inode.as_ref();
+        match &self.handle {
+            Some(h) => h.fsync(inode),
+            None => inode.fsync(),
         }
     }
 

@@ -57,8 +57,10 @@ pub mod backend;
 pub mod display;
 pub mod errno;
 mod file;
+pub mod fstype;
 pub mod path;
 mod tree;
+pub mod types;
 mod vnode;
 
 #[cfg(test)]
@@ -69,6 +71,8 @@ mod tests;
 pub use backend::*;
 pub use display::{UtcTime, mode_string};
 pub use errno::{Errno, VfsResult};
+pub use fstype::*;
+pub use types::*;
 
 use alloc::string::String;
 use alloc::sync::Arc;
@@ -151,7 +155,7 @@ struct Child {
 /// The virtual filesystem: one namespace of mounts and one table of open files.
 pub struct Vfs {
     clock: Arc<dyn Clock>,
-    registry: RwLock<Vec<(&'static str, FsConstructor)>>,
+    registry: RwLock<Vec<Arc<dyn FsType>>>,
     tree: RwLock<Tree>,
     vnodes: VnodeTable,
     files: Mutex<FdTable>,
@@ -414,18 +418,20 @@ impl Vfs {
 
     // ----- mounts -----
 
-    /// Register a filesystem type by name ("rofs", "ramfs", "devfs").
-    pub fn register_fs(&self, name: &'static str, ctor: FsConstructor) -> VfsResult<()> {
+    /// Register a filesystem type under its name; EBUSY if the name is taken.
+    pub fn register(&self, fs_type: Arc<dyn FsType>) -> VfsResult<()> {
         let mut registry = self.registry.write();
-        if registry.iter().any(|(n, _)| *n == name) {
+        if registry.iter().any(|t| t.name() == fs_type.name()) {
             return Err(Errno::EBUSY);
         }
-        registry.push((name, ctor));
+        registry.push(fs_type);
         Ok(())
     }
 
     /// Mount a filesystem of type `fs_type` on `target`. `source` is a path to a block-device
-    /// node (resolved through the VFS, e.g. "/dev/vblk0") or None. The first mount must be on "/".
+    /// node (resolved through the VFS, e.g. "/dev/vblk0"), another word handed to the type
+    /// as [`MountSource::Named`] (a virtio-fs tag), or None / `"none"`. The first mount must
+    /// be on "/".
     pub fn mount(
         &self,
         source: Option<&str>,
@@ -437,7 +443,8 @@ impl Vfs {
         let ctor = self.constructor(fs_type)?;
         self.check_mount_target(target)?;
         let mount_source = match source {
-            None => MountSource::None,
+            None | Some("none") => MountSource::None,
+            Some(word) if !word.starts_with('/') => MountSource::Named(String::from(word)),
             Some(path) => {
                 let (_, vnode) = self.resolve(path, true)?;
                 match vnode.inode.block_device() {
@@ -467,35 +474,40 @@ impl Vfs {
         self.construct_and_attach(ctor, source, target, fs_type, flags, options)
     }
 
-    /// The registered constructor for `fs_type`; ENODEV for an unknown type.
-    fn constructor(&self, fs_type: &str) -> VfsResult<FsConstructor> {
+    /// Why mounting `fs_type` from `source` with `options` fails, in the
+    /// type's words (see [`FsType::diagnose`]); None if it cannot say more.
+    pub fn diagnose_mount(
+        &self,
+        source: &MountSource,
+        fs_type: &str,
+        options: &str,
+    ) -> Option<String> {
+        let ctx = MountContext::new(source.clone(), options, self.clock.clone());
+        self.constructor(fs_type).ok()?.diagnose(&ctx)
+    }
+
+    /// The registered type named `fs_type`; ENODEV for an unknown type.
+    fn constructor(&self, fs_type: &str) -> VfsResult<Arc<dyn FsType>> {
         self.registry
             .read()
             .iter()
-            .find(|(name, _)| *name == fs_type)
-            .map(|(_, ctor)| *ctor)
+            .find(|t| t.name() == fs_type)
+            .cloned()
             .ok_or(Errno::ENODEV)
     }
 
     fn construct_and_attach(
         &self,
-        ctor: FsConstructor,
+        ctor: Arc<dyn FsType>,
         source: MountSource,
         target: &str,
         fs_type: &str,
         flags: MountFlags,
         options: &str,
     ) -> VfsResult<()> {
-        let source_name = match &source {
-            MountSource::None => String::from("none"),
-            MountSource::Device { name, .. } => name.clone(),
-        };
-        let ctx = MountContext {
-            source,
-            options: String::from(options),
-            clock: self.clock.clone(),
-        };
-        let fs = ctor(&ctx)?;
+        let source_name = source.describe();
+        let ctx = MountContext::new(source, options, self.clock.clone());
+        let fs = ctor.create(&ctx)?;
         self.attach(fs, &source_name, target, fs_type, flags, options)
     }
 
@@ -805,11 +817,11 @@ impl Vfs {
         if (writes || truncate) && on_disk && vnode.mount.read_only {
             return Err(Errno::EROFS);
         }
-        vnode.inode.open(flags.bits())?;
+        let handle = vnode.inode.open(flags)?;
         if truncate && ft == FileType::Regular {
             vnode.inode.truncate(0)?;
         }
-        let file = Arc::new(OpenFile::new(vnode, flags, dentry));
+        let file = Arc::new(OpenFile::new(vnode, flags, dentry, handle));
         if is_detached(&file.vnode.mount) {
             return Err(Errno::ENOENT);
         }
@@ -917,7 +929,7 @@ impl Vfs {
             return Err(Errno::EBADF);
         }
         let offset = file.offset.load(Ordering::Acquire);
-        let n = read_into(&file.vnode, offset, buf)?;
+        let n = read_into(&file, offset, buf)?;
         file.offset
             .store(offset.saturating_add(n as u64), Ordering::Release);
         Ok(n)
@@ -937,7 +949,7 @@ impl Vfs {
         } else {
             file.offset.load(Ordering::Acquire)
         };
-        let n = write_from(&file.vnode, offset, buf)?;
+        let n = write_from(&file, offset, buf)?;
         file.offset
             .store(offset.saturating_add(n as u64), Ordering::Release);
         Ok(n)
@@ -951,7 +963,7 @@ impl Vfs {
         if !file.readable() {
             return Err(Errno::EBADF);
         }
-        read_into(&file.vnode, offset, buf)
+        read_into(&file, offset, buf)
     }
 
     pub fn pwrite(&self, fd: Fd, buf: &[u8], offset: u64) -> VfsResult<usize> {
@@ -962,7 +974,7 @@ impl Vfs {
         if !file.writable() {
             return Err(Errno::EBADF);
         }
-        write_from(&file.vnode, offset, buf)
+        write_from(&file, offset, buf)
     }
 
     /// EINVAL when the result would be negative.
@@ -1014,7 +1026,7 @@ impl Vfs {
     }
 
     pub fn fsync(&self, fd: Fd) -> VfsResult<()> {
-        self.file(fd)?.vnode.inode.fsync()
+        self.file(fd)?.fsync()
     }
 
     // ----- attributes -----
@@ -1097,8 +1109,8 @@ impl Vfs {
                 }
                 DirPos::Backend(cookie) => {
                     let mut next = cookie;
-                    vnode.inode.readdir(cookie, &mut |entry, after| {
-                        out.push(entry);
+                    file.readdir(cookie, &mut |entry, after| {
+                        out.push(entry.to_entry());
                         next = after;
                         out.len() < max
                     })?;
@@ -1126,15 +1138,24 @@ impl Vfs {
         if !vnode.is_dir() {
             return Err(Errno::ENOTDIR);
         }
+        let handle = vnode
+            .inode
+            .open(OpenFlags::O_RDONLY | OpenFlags::O_DIRECTORY)?;
+        let inode = vnode.inode.as_ref();
         let mut out = Vec::new();
         let mut cookie = 0;
         loop {
             let before = out.len();
-            vnode.inode.readdir(cookie, &mut |entry, after| {
-                out.push(entry);
+            let start = cookie;
+            let mut sink = |entry: DirEntryRef<'_>, after| {
+                out.push(entry.to_entry());
                 cookie = after;
                 true
-            })?;
+            };
+            match &handle {
+                Some(h) => h.readdir(inode, start, &mut sink)?,
+                None => inode.readdir(start, &mut sink)?,
+            }
             // Backends report everything in one call; loop only if one stops early.
             if out.len() == before {
                 return Ok(out);
@@ -1511,27 +1532,27 @@ fn check_range(offset: u64, len: usize) -> VfsResult<()> {
 }
 
 /// Read at `offset` straight into the caller's buffer.
-fn read_into(vnode: &Vnode, offset: u64, buf: &mut [u8]) -> VfsResult<usize> {
+fn read_into(file: &OpenFile, offset: u64, buf: &mut [u8]) -> VfsResult<usize> {
     check_range(offset, buf.len())?;
-    if vnode.is_dir() {
+    if file.vnode.is_dir() {
         return Err(Errno::EISDIR);
     }
     if buf.is_empty() {
         return Ok(0);
     }
-    let n = vnode.inode.read_at(offset, buf)?;
+    let n = file.read_at(offset, buf)?;
     Ok(n.min(buf.len()))
 }
 
 /// Write at `offset` straight from the caller's buffer.
-fn write_from(vnode: &Vnode, offset: u64, buf: &[u8]) -> VfsResult<usize> {
+fn write_from(file: &OpenFile, offset: u64, buf: &[u8]) -> VfsResult<usize> {
     check_range(offset, buf.len())?;
-    if vnode.is_dir() {
+    if file.vnode.is_dir() {
         return Err(Errno::EISDIR);
     }
     if buf.is_empty() {
         return Ok(0);
     }
-    let n = vnode.inode.write_at(offset, buf)?;
+    let n = file.write_at(offset, buf)?;
     Ok(n.min(buf.len()))
 }

@@ -11,6 +11,8 @@ use spin::Mutex;
 
 use crate::backend::*;
 use crate::errno::{Errno, VfsResult};
+use crate::fstype::*;
+use crate::types::*;
 
 pub struct TestFs {
     root: Arc<Node>,
@@ -208,7 +210,7 @@ impl Inode for Node {
         self.state.lock().data.resize(size, 0);
         Ok(())
     }
-    fn readdir(&self, cookie: u64, sink: &mut dyn FnMut(DirEntry, u64) -> bool) -> VfsResult<()> {
+    fn readdir(&self, cookie: u64, sink: &mut DirSink<'_>) -> VfsResult<()> {
         if self.ft != FileType::Directory {
             return Err(Errno::ENOTDIR);
         }
@@ -224,10 +226,10 @@ impl Inode for Node {
             if c <= cookie {
                 continue;
             }
-            let e = DirEntry {
+            let e = DirEntryRef {
                 ino: node.ino,
                 file_type: node.ft,
-                name,
+                name: &name,
             };
             if !sink(e, c) {
                 break;

@@ -110,7 +110,11 @@ fn mounts_and_dotdot() {
 #[test]
 fn mount_by_name_with_block_source() {
     let v = vfs();
-    v.register_fs("testfs", crate::testfs::ctor).unwrap();
+    v.register(Arc::new(FnFsType {
+        name: "testfs",
+        create: crate::testfs::ctor,
+    }))
+    .unwrap();
     v.mkdir("/m", 0o755).unwrap();
     v.mount(None, "/m", "testfs", MountFlags::RDONLY, "")
         .unwrap();
@@ -179,8 +183,12 @@ fn read_only_backend_gives_erofs() {
 #[test]
 fn mount_source_names_the_device() {
     let v = Vfs::new(Arc::new(FixedClock(Timespec::ZERO)));
-    v.register_fs("testfs", crate::testfs::ctor).unwrap();
-    let device: AnyDevice = Arc::new(5u32);
+    v.register(Arc::new(FnFsType {
+        name: "testfs",
+        create: crate::testfs::ctor,
+    }))
+    .unwrap();
+    let device: Arc<dyn drivers::BlockDevice> = Arc::new(drivers::RamDisk::new(512, 8));
     let source = MountSource::Device {
         name: String::from("/dev/vblk0"),
         device,

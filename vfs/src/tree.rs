@@ -16,8 +16,8 @@ use alloc::vec::Vec;
 use hashbrown::HashTable;
 
 use crate::MountFlags;
-use crate::backend::FileType;
 use crate::errno::{Errno, VfsResult};
+use crate::types::FileType;
 use crate::vnode::{MountShared, Vnode};
 
 /// Slot index (low 32 bits) and generation (high 32 bits).

@@ -7,8 +7,9 @@ use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use hashbrown::HashMap;
 use spin::{Mutex, Once};
 
-use crate::backend::{FileSystem, FileType, Inode, InodeNo};
+use crate::backend::{FileSystem, Inode};
 use crate::errno::VfsResult;
+use crate::types::{FileType, InodeNo};
 
 /// Per-mount state that vnodes and open files need without the namespace lock.
 pub(crate) struct MountShared {

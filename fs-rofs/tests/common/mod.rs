@@ -142,7 +142,7 @@ fn visit(
             }
             let mut children = Vec::new();
             inode.readdir(0, &mut |entry, _| {
-                children.push(entry);
+                children.push(entry.to_entry());
                 children.len() <= limits.max_entries
             })?;
             out.push((
