@@ -166,7 +166,7 @@ pub struct DirEntry {
     pub name: String,
 }
 
-/// Attribute changes for [`Inode::setattr`]. `None` leaves a field as it is.
+/// Attribute changes for [`Inode::setattr`](crate::Inode::setattr). `None` leaves a field as it is.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SetAttr {
     /// New permission bits (only `S_IPERM` bits are used).
