@@ -1,5 +1,6 @@
 //! Attributes: stat in its three forms, readlink, and the changes that go
-//! through `Inode::setattr` (chmod, utimens).
+//! through `Inode::setattr` (chmod, chown, lchown, utimens), each EROFS on a
+//! read-only mount.
 
 use alloc::string::String;
 
@@ -38,6 +39,38 @@ impl Vfs {
         }
         vnode.inode.setattr(&SetAttr {
             mode: Some(mode & S_IPERM),
+            ..SetAttr::default()
+        })
+    }
+
+    /// Change the owner and group of `path`, following a final symlink.
+    /// None leaves that id as it is; both None changes nothing.
+    pub fn chown(&self, path: &str, uid: Option<u32>, gid: Option<u32>) -> VfsResult<()> {
+        self.change_owner(path, true, uid, gid)
+    }
+
+    /// As [`Vfs::chown`], but a final symlink itself is changed.
+    pub fn lchown(&self, path: &str, uid: Option<u32>, gid: Option<u32>) -> VfsResult<()> {
+        self.change_owner(path, false, uid, gid)
+    }
+
+    fn change_owner(
+        &self,
+        path: &str,
+        follow: bool,
+        uid: Option<u32>,
+        gid: Option<u32>,
+    ) -> VfsResult<()> {
+        let (_, vnode) = self.resolve(path, follow)?;
+        if vnode.mount.read_only {
+            return Err(Errno::EROFS);
+        }
+        if uid.is_none() && gid.is_none() {
+            return Ok(());
+        }
+        vnode.inode.setattr(&SetAttr {
+            uid,
+            gid,
             ..SetAttr::default()
         })
     }

@@ -62,6 +62,31 @@ impl Vfs {
 
     /// All entries of the directory at `path`, without "." and "..".
     pub fn read_dir(&self, path: &str) -> VfsResult<Vec<DirEntry>> {
+        let mut out = Vec::new();
+        let mut full = false;
+        self.read_dir_with(path, &mut |entry| {
+            // A listing is sized by the directory: ENOMEM, not an abort.
+            if out.try_reserve(1).is_err() {
+                full = true;
+                return false;
+            }
+            out.push(entry.to_entry());
+            true
+        })?;
+        if full {
+            return Err(Errno::ENOMEM);
+        }
+        Ok(out)
+    }
+
+    /// Call `f` for each entry of the directory at `path` (without "." and
+    /// ".."), in the backend's order, until it returns false. Nothing is
+    /// collected, so a directory of any size lists in constant memory.
+    pub fn read_dir_with(
+        &self,
+        path: &str,
+        f: &mut dyn FnMut(DirEntryRef<'_>) -> bool,
+    ) -> VfsResult<()> {
         let (_, vnode) = self.resolve(path, true)?;
         if !vnode.is_dir() {
             return Err(Errno::ENOTDIR);
@@ -70,23 +95,24 @@ impl Vfs {
             .inode
             .open(OpenFlags::O_RDONLY | OpenFlags::O_DIRECTORY)?;
         let inode = vnode.inode.as_ref();
-        let mut out = Vec::new();
         let mut cookie = 0;
         loop {
-            let before = out.len();
             let start = cookie;
+            let mut seen = false;
+            let mut stopped = false;
             let mut sink = |entry: DirEntryRef<'_>, after| {
-                out.push(entry.to_entry());
+                seen = true;
                 cookie = after;
-                true
+                stopped = !f(entry);
+                !stopped
             };
             match &handle {
                 Some(h) => h.readdir(inode, start, &mut sink)?,
                 None => inode.readdir(start, &mut sink)?,
             }
             // Backends report everything in one call; loop only if one stops early.
-            if out.len() == before {
-                return Ok(out);
+            if stopped || !seen {
+                return Ok(());
             }
         }
     }

@@ -9,16 +9,21 @@
 //! The API is one [`Vfs`] value whose methods live in one file per concept,
 //! each an `impl Vfs` block:
 //! - `resolve`: path walks through the dentry cache, parent lookups, cwd.
-//! - `mount`: the type registry, mount, umount, pivot_root, the mount table.
+//! - `mount`: the type registry, making mounts (on a directory, on `/`, or
+//!   hidden as `@name`); `layers`: `lowerdir=`/`upperdir=` options resolved
+//!   into [`MountSource::Layers`] and the pins on the layers' mounts;
+//!   `unmount`: umount and pivot_root; `mount_table`: mounts, statfs, sync.
 //! - `namespace`: create, mkdir, link, symlink, mknod, unlink, rmdir, rename.
 //! - `io`: open, close, dup, read, write, seek, truncate, fsync, whole files.
-//! - `dir`: getdents, read_dir, directory seeks.
-//! - `attr`: stat, lstat, fstat, readlink, chmod, utimens.
+//! - `dir`: getdents, read_dir and the streaming read_dir_with, directory
+//!   seeks.
+//! - `attr`: stat, lstat, fstat, readlink, chmod, chown, lchown, utimens.
 //!
 //! The tables they share:
 //! - `tree`: the namespace, i.e. the dentry cache (a slab of dentries, each
 //!   directory mapping child names to ids, with negative entries) and the
-//!   mount table, under one reader-writer lock.
+//!   mount table, under one reader-writer lock. A hidden mount has a root
+//!   dentry of its own that no dentry of the tree leads to.
 //! - `vnode`: the vnode table keyed by (mount id, inode number), so hard
 //!   links share one vnode.
 //! - `file`: the descriptor table; an open file holds its vnode, offset and
@@ -48,6 +53,10 @@
 //! Only namespace changes on the same mount ever wait for it; path lookups
 //! never take it.
 //!
+//! A mount's layer pins (how many stacked mounts use it as a layer) and the
+//! list of mounts a stacked mount pins are part of the mount table, so they
+//! change only under the `tree` write lock, atomically with umount's check.
+//!
 //! Apart from `ns_change`, no two are held together except `tree` with
 //! nothing else: the warm path of `stat` takes the `tree` read lock once for
 //! the whole walk, clones the final vnode and calls `getattr` unlocked. No
@@ -71,12 +80,15 @@ pub mod errno;
 mod file;
 pub mod fstype;
 mod io;
+mod layers;
 mod mount;
+mod mount_table;
 mod namespace;
 pub mod path;
 mod resolve;
 mod tree;
 pub mod types;
+mod unmount;
 mod vnode;
 
 #[cfg(test)]
@@ -144,7 +156,7 @@ pub enum Whence {
 pub struct MountInfo {
     /// The source given at mount time ("/dev/vblk0", or "none").
     pub source: String,
-    /// Absolute path of the mount point.
+    /// Absolute path of the mount point, or `@name` for a hidden mount.
     pub target: String,
     pub fs_type: String,
     pub flags: MountFlags,

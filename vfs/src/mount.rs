@@ -1,9 +1,10 @@
-//! Mounting: the type registry, constructing a filesystem from its source,
-//! attaching it to the tree, unmounting, pivot_root and the mount table.
+//! Making mounts: the type registry, constructing a filesystem from its
+//! source (a device, a name, nothing, or layers) and attaching it to the
+//! tree or, for a target `@name`, recording it as a hidden mount.
 
+use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::sync::Arc;
-use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use spin::Mutex;
@@ -11,11 +12,13 @@ use spin::Mutex;
 use crate::backend::FileSystem;
 use crate::errno::{Errno, VfsResult};
 use crate::fstype::{FsType, MountContext, MountSource};
+use crate::layers::{LayerPins, has_layer_options};
+use crate::mount_table::{find_hidden, hidden_target};
 use crate::path::check_path;
-use crate::tree::MountRec;
-use crate::types::{FileType, StatFs};
+use crate::tree::{MountPoint, MountRec};
+use crate::types::FileType;
 use crate::vnode::MountShared;
-use crate::{MountFlags, MountInfo, Vfs};
+use crate::{MountFlags, Vfs};
 
 impl Vfs {
     /// Register a filesystem type under its name; EBUSY if the name is taken.
@@ -30,8 +33,19 @@ impl Vfs {
 
     /// Mount a filesystem of type `fs_type` on `target`. `source` is a path to a block-device
     /// node (resolved through the VFS, e.g. "/dev/vblk0"), another word handed to the type
-    /// as [`MountSource::Named`] (a virtio-fs tag), or None / `"none"`. The first mount must
-    /// be on "/".
+    /// as [`MountSource::Named`] (a virtio-fs tag), or None / `"none"`.
+    ///
+    /// `target` is a directory, or `@name` (`[A-Za-z0-9_.-]+`) for a hidden mount: recorded
+    /// in the mount table but reachable by no path, for use as a layer; EBUSY if that name
+    /// is taken. The first mount attached to the tree must be on "/"; hidden mounts may come
+    /// before it.
+    ///
+    /// The options `lowerdir=A[:B...]` (topmost first) and `upperdir=C`, each an absolute
+    /// path to a directory or `@name`, are resolved here into [`MountSource::Layers`] and
+    /// removed from the options the type sees; `workdir=` is accepted and dropped. The
+    /// layers' mounts cannot be unmounted (EBUSY) while this mount exists. A missing layer
+    /// is ENOENT, a non-directory ENOTDIR; a source other than `"none"` together with layer
+    /// options, a layer option given twice, or layer options without `lowerdir=` are EINVAL.
     pub fn mount(
         &self,
         source: Option<&str>,
@@ -44,6 +58,7 @@ impl Vfs {
         self.check_mount_target(target)?;
         let mount_source = match source {
             None | Some("none") => MountSource::None,
+            Some(_) if has_layer_options(options) => return Err(Errno::EINVAL),
             Some(word) if !word.starts_with('/') => MountSource::Named(String::from(word)),
             Some(path) => {
                 let (_, vnode) = self.resolve(path, true)?;
@@ -61,6 +76,8 @@ impl Vfs {
 
     /// Mount a registered type from an explicit source. For the boot root,
     /// whose device cannot be named by a path before anything is mounted.
+    /// Targets and layer options as [`Vfs::mount`] (layer options need
+    /// [`MountSource::None`]).
     pub fn mount_source(
         &self,
         source: MountSource,
@@ -74,16 +91,21 @@ impl Vfs {
         self.construct_and_attach(ctor, source, target, fs_type, flags, options)
     }
 
-    /// Why mounting `fs_type` from `source` with `options` fails, in the
-    /// type's words (see [`FsType::diagnose`]); None if it cannot say more.
+    /// Why mounting `fs_type` from `source` with `options` fails: which
+    /// layer option is wrong, else the type's words (see
+    /// [`FsType::diagnose`]); None if it cannot say more.
     pub fn diagnose_mount(
         &self,
         source: &MountSource,
         fs_type: &str,
         options: &str,
     ) -> Option<String> {
-        let ctx = MountContext::new(source.clone(), options, self.clock.clone());
-        self.constructor(fs_type).ok()?.diagnose(&ctx)
+        let ctor = self.constructor(fs_type).ok()?;
+        let (source, options) = match self.layers_for_diagnosis(source, options) {
+            Ok(prepared) => prepared,
+            Err(line) => return Some(line),
+        };
+        ctor.diagnose(&MountContext::new(source, &options, self.clock.clone()))
     }
 
     /// The registered type named `fs_type`; ENODEV for an unknown type.
@@ -106,12 +128,14 @@ impl Vfs {
         options: &str,
     ) -> VfsResult<()> {
         let source_name = source.describe();
-        let ctx = MountContext::new(source, options, self.clock.clone());
+        let (source, type_options, pins) = self.prepare_layers(source, options)?;
+        let ctx = MountContext::new(source, &type_options, self.clock.clone());
         let fs = ctor.create(&ctx)?;
-        self.attach(fs, &source_name, target, fs_type, flags, options)
+        self.attach(fs, &source_name, target, fs_type, flags, options, pins)
     }
 
-    /// Mount an already-constructed filesystem on `target`.
+    /// Mount an already-constructed filesystem on `target` (a directory or
+    /// `@name`, as [`Vfs::mount`]). `options` are only recorded.
     pub fn mount_fs(
         &self,
         fs: Arc<dyn FileSystem>,
@@ -121,12 +145,20 @@ impl Vfs {
         options: &str,
     ) -> VfsResult<()> {
         let fs_type = fs.fs_type();
-        self.attach(fs, source, target, fs_type, flags, options)
+        let pins = LayerPins::none(self);
+        self.attach(fs, source, target, fs_type, flags, options, pins)
     }
 
-    /// ENOENT/ENOTDIR for a target that cannot take a mount.
+    /// ENOENT/ENOTDIR for a target that cannot take a mount; for `@name`,
+    /// EINVAL for a bad name and EBUSY for one in use.
     pub(crate) fn check_mount_target(&self, target: &str) -> VfsResult<()> {
         check_path(target)?;
+        if let Some(name) = hidden_target(target)? {
+            return match find_hidden(&self.tree.read(), name) {
+                Some(_) => Err(Errno::EBUSY),
+                None => Ok(()),
+            };
+        }
         if self.tree.read().root.is_none() {
             return if target.bytes().all(|b| b == b'/') {
                 Ok(())
@@ -142,6 +174,9 @@ impl Vfs {
         }
     }
 
+    /// Record `fs` as a mount on `target`; `pins` (its layers' mounts) go
+    /// into its record, to be released when it is unmounted.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn attach(
         &self,
         fs: Arc<dyn FileSystem>,
@@ -150,6 +185,7 @@ impl Vfs {
         fs_type: &str,
         flags: MountFlags,
         options: &str,
+        pins: LayerPins<'_>,
     ) -> VfsResult<()> {
         self.check_mount_target(target)?;
         let root_inode = fs.root()?;
@@ -165,6 +201,28 @@ impl Vfs {
             ns_change: Mutex::new(()),
         });
         let root_vnode = self.vnodes.get(&shared, root_inode);
+        let record = |root, mountpoint, layers| MountRec {
+            shared: shared.clone(),
+            root,
+            mountpoint,
+            source: String::from(source),
+            fs_type: String::from(fs_type),
+            flags,
+            options: String::from(options),
+            layer_users: 0,
+            layers,
+        };
+        if let Some(name) = hidden_target(target)? {
+            let mut tree = self.tree.write();
+            if find_hidden(&tree, name).is_some() {
+                return Err(Errno::EBUSY);
+            }
+            // A root dentry of its own, parent of nothing in the tree.
+            let root = tree.new_root(root_vnode, None)?;
+            let rec = record(root, MountPoint::Hidden(Box::from(name)), pins.take());
+            tree.mounts.push(rec);
+            return Ok(());
+        }
         let mountpoint = if self.tree.read().root.is_some() {
             Some(self.resolve(target, true)?)
         } else {
@@ -180,7 +238,7 @@ impl Vfs {
                 tree.root = Some(root);
                 tree.cwd = Some(root);
                 tree.pin(root);
-                (root, None)
+                (root, MountPoint::Root)
             }
             (None, Some(_)) => return Err(Errno::EBUSY),
             // Path walks start at the root without crossing mounts on it (as
@@ -194,180 +252,11 @@ impl Vfs {
                 }
                 let root = tree.new_root(root_vnode, Some(mp))?;
                 tree.get_mut(mp)?.mounted = Some(root);
-                (root, Some(mp))
+                (root, MountPoint::On(mp))
             }
         };
-        tree.mounts.push(MountRec {
-            shared,
-            root,
-            mountpoint: rec_mountpoint,
-            source: String::from(source),
-            fs_type: String::from(fs_type),
-            flags,
-            options: String::from(options),
-        });
+        let rec = record(root, rec_mountpoint, pins.take());
+        tree.mounts.push(rec);
         Ok(())
-    }
-
-    /// Unmount the filesystem mounted at `target`. EBUSY with open files or submounts.
-    pub fn umount(&self, target: &str) -> VfsResult<()> {
-        let (id, _) = self.resolve(target, true)?;
-        // Namespace changes on this mount finish before it goes away (lock
-        // order: ns_change before tree), so none can update a dropped cache.
-        let changing = {
-            let tree = self.tree.read();
-            let record = tree
-                .mounts
-                .iter()
-                .find(|m| m.root == id)
-                .ok_or(Errno::EINVAL)?;
-            record.shared.clone()
-        };
-        let _change = changing.ns_change.lock();
-        let mut tree = self.tree.write();
-        let d = tree.get(id)?;
-        let mount_id = d.mount_id;
-        let index = tree
-            .mounts
-            .iter()
-            .position(|m| m.root == id && Arc::ptr_eq(&m.shared, &changing))
-            .ok_or(Errno::EINVAL)?;
-        if tree.root == Some(id) {
-            return Err(Errno::EBUSY);
-        }
-        let has_submount = tree.mounts.iter().any(|m| {
-            m.mountpoint
-                .and_then(|mp| tree.get(mp).ok())
-                .is_some_and(|mp| mp.mount_id == mount_id)
-        });
-        let cwd_here = tree
-            .cwd
-            .and_then(|c| tree.get(c).ok())
-            .is_some_and(|c| c.mount_id == mount_id);
-        if has_submount || cwd_here {
-            return Err(Errno::EBUSY);
-        }
-        let shared = tree.mounts.get(index).ok_or(Errno::EINVAL)?.shared.clone();
-        // Paired with open(): it counts itself, then checks `detached`.
-        if shared.open_files.load(Ordering::SeqCst) > 0 {
-            return Err(Errno::EBUSY);
-        }
-        shared.detached.store(true, Ordering::SeqCst);
-        if shared.open_files.load(Ordering::SeqCst) > 0 {
-            shared.detached.store(false, Ordering::SeqCst);
-            return Err(Errno::EBUSY);
-        }
-        let rec = tree.mounts.remove(index);
-        if let Some(mp) = rec.mountpoint
-            && let Ok(m) = tree.get_mut(mp)
-        {
-            m.mounted = None;
-        }
-        tree.drop_subtree(rec.root);
-        let last_of_fs = !tree
-            .mounts
-            .iter()
-            .any(|m| Arc::ptr_eq(&m.shared.fs, &shared.fs));
-        drop(tree);
-        self.vnodes.forget_mount(mount_id);
-        if last_of_fs {
-            shared.fs.unmount()?;
-        }
-        Ok(())
-    }
-
-    /// Make the mount at `new_root` the root; the old root is moved to `put_old` (a directory under new_root).
-    pub fn pivot_root(&self, new_root: &str, put_old: &str) -> VfsResult<()> {
-        let (new, new_vnode) = self.resolve(new_root, true)?;
-        let (old_dir, old_vnode) = self.resolve(put_old, true)?;
-        if !new_vnode.is_dir() || !old_vnode.is_dir() {
-            return Err(Errno::ENOTDIR);
-        }
-        let mut tree = self.tree.write();
-        let old_root = tree.root.ok_or(Errno::EINVAL)?;
-        let new_index = tree
-            .mounts
-            .iter()
-            .position(|m| m.root == new)
-            .ok_or(Errno::EINVAL)?;
-        let old_index = tree
-            .mounts
-            .iter()
-            .position(|m| m.root == old_root)
-            .ok_or(Errno::EINVAL)?;
-        let old_root_mount = tree.get(old_root)?.mount_id;
-        if new == old_root || tree.get(old_dir)?.mount_id == old_root_mount {
-            return Err(Errno::EBUSY);
-        }
-        if !tree.is_ancestor_across_mounts(new, old_dir) {
-            return Err(Errno::EINVAL);
-        }
-        if tree.get(old_dir)?.mounted.is_some() {
-            return Err(Errno::EBUSY);
-        }
-        if let Some(mp) = tree.get(new)?.covers {
-            tree.get_mut(mp)?.mounted = None;
-        }
-        tree.get_mut(new)?.covers = None;
-        tree.get_mut(old_root)?.covers = Some(old_dir);
-        tree.get_mut(old_dir)?.mounted = Some(old_root);
-        if let Some(m) = tree.mounts.get_mut(new_index) {
-            m.mountpoint = None;
-        }
-        if let Some(m) = tree.mounts.get_mut(old_index) {
-            m.mountpoint = Some(old_dir);
-        }
-        tree.root = Some(new);
-        if tree.cwd == Some(old_root) {
-            tree.unpin(old_root);
-            tree.pin(new);
-            tree.cwd = Some(new);
-        }
-        Ok(())
-    }
-
-    /// The mount table, in mount order.
-    pub fn mounts(&self) -> Vec<MountInfo> {
-        let tree = self.tree.read();
-        tree.mounts
-            .iter()
-            .map(|m| MountInfo {
-                source: m.source.clone(),
-                target: match m.mountpoint {
-                    Some(mp) => tree.path_of(mp).unwrap_or_default(),
-                    None => String::from("/"),
-                },
-                fs_type: m.fs_type.clone(),
-                flags: if m.shared.read_only {
-                    m.flags | MountFlags::RDONLY
-                } else {
-                    m.flags
-                },
-                options: m.options.clone(),
-                dev: m.shared.id,
-            })
-            .collect()
-    }
-
-    pub fn statfs(&self, path: &str) -> VfsResult<StatFs> {
-        let (_, vnode) = self.resolve(path, true)?;
-        vnode.mount.fs.statfs()
-    }
-
-    pub fn sync(&self) -> VfsResult<()> {
-        let all: Vec<Arc<dyn FileSystem>> = self
-            .tree
-            .read()
-            .mounts
-            .iter()
-            .map(|m| m.shared.fs.clone())
-            .collect();
-        let mut result = Ok(());
-        for fs in all {
-            if let Err(e) = fs.sync() {
-                result = Err(e);
-            }
-        }
-        result
     }
 }

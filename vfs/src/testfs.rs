@@ -41,6 +41,8 @@ struct State {
     target: String,
     mtime: Timespec,
     atime: Timespec,
+    uid: u32,
+    gid: u32,
 }
 
 impl TestFs {
@@ -82,6 +84,8 @@ impl Node {
                 target: String::new(),
                 mtime: Timespec::ZERO,
                 atime: Timespec::ZERO,
+                uid: 0,
+                gid: 0,
             }),
             next_ino: next.clone(),
             lookups: lookups.clone(),
@@ -150,6 +154,8 @@ impl Inode for Node {
             blocks: (st.data.len() as u64).div_ceil(512),
             atime: st.atime,
             mtime: st.mtime,
+            uid: st.uid,
+            gid: st.gid,
             ..Stat::default()
         })
     }
@@ -163,6 +169,12 @@ impl Inode for Node {
         }
         if let Some(t) = attr.mtime {
             st.mtime = t;
+        }
+        if let Some(uid) = attr.uid {
+            st.uid = uid;
+        }
+        if let Some(gid) = attr.gid {
+            st.gid = gid;
         }
         Ok(())
     }

@@ -64,16 +64,42 @@ struct Slot {
     dentry: Option<Dentry>,
 }
 
+/// Where a mount sits.
+pub(crate) enum MountPoint {
+    /// The namespace root.
+    Root,
+    /// On top of this dentry.
+    On(DentryId),
+    /// Nowhere in the tree: a hidden mount named `@name`, used as a layer.
+    Hidden(Box<str>),
+}
+
+impl MountPoint {
+    /// The dentry it is mounted on, if it is attached below the root.
+    pub fn dentry(&self) -> Option<DentryId> {
+        match self {
+            MountPoint::On(id) => Some(*id),
+            _ => None,
+        }
+    }
+}
+
 /// One row of the mount table.
 pub(crate) struct MountRec {
     pub shared: Arc<MountShared>,
+    /// Its root dentry (hidden mounts have one too, reached by no path).
     pub root: DentryId,
-    /// The dentry it is mounted on; None for the namespace root.
-    pub mountpoint: Option<DentryId>,
+    pub mountpoint: MountPoint,
     pub source: String,
     pub fs_type: String,
     pub flags: MountFlags,
     pub options: String,
+    /// How many stacked mounts use a directory of this one as a layer;
+    /// umount answers EBUSY while it is not zero.
+    pub layer_users: u32,
+    /// The mounts this one stacks on, pinned until it goes away (one entry
+    /// per layer, so a mount used twice is pinned twice).
+    pub layers: Vec<Arc<MountShared>>,
 }
 
 /// Most negative dentries kept; the oldest go first.

@@ -1,18 +1,12 @@
-//! Unit tests against the in-memory test backend.
+//! Paths, mounts, links, getdents and the caches, against the test backend.
 
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
+use super::vfs;
 use crate::testfs::TestFs;
 use crate::*;
-
-fn vfs() -> Vfs {
-    let v = Vfs::new(Arc::new(FixedClock(Timespec::new(1, 0))));
-    v.mount_fs(TestFs::new(false), "none", "/", MountFlags::empty(), "")
-        .unwrap();
-    v
-}
 
 #[test]
 fn create_write_read_stat() {
