@@ -86,7 +86,9 @@ pub trait Inode: Send + Sync {
     /// resumes right after that entry. It stops when `sink` returns `false`.
     /// Cookies must stay valid while entries are added or removed, so a
     /// directory can be read across calls. Backends do not emit `.` or `..`;
-    /// the VFS adds them.
+    /// the VFS adds them. Call `sink` with no lock held that a lookup or
+    /// readdir would take: [`Vfs::read_dir_with`](crate::Vfs::read_dir_with)
+    /// runs its caller's code there (`ls -R` lists subdirectories from it).
     fn readdir(&self, _cookie: u64, _sink: &mut DirSink<'_>) -> VfsResult<()> {
         Err(Errno::ENOTDIR)
     }

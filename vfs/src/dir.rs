@@ -81,7 +81,9 @@ impl Vfs {
 
     /// Call `f` for each entry of the directory at `path` (without "." and
     /// ".."), in the backend's order, until it returns false. Nothing is
-    /// collected, so a directory of any size lists in constant memory.
+    /// collected, so a directory of any size lists in constant memory. No
+    /// VFS lock is held while `f` runs: it may use the VFS (stat an entry,
+    /// list a subdirectory).
     pub fn read_dir_with(
         &self,
         path: &str,

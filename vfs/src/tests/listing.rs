@@ -48,6 +48,45 @@ fn read_dir_with_streams_and_stops_early() {
     assert_eq!(listing(&v, "/nope", 1), Err(Errno::ENOENT));
 }
 
+/// Every path under `dir`, depth first, listing subdirectories from inside
+/// the callback as `ls -R` does.
+fn walk(v: &Vfs, dir: &str, out: &mut Vec<String>) -> VfsResult<()> {
+    let mut result = Ok(());
+    v.read_dir_with(dir, &mut |entry| {
+        let path = alloc::format!("{}/{}", dir.trim_end_matches('/'), entry.name);
+        out.push(path.clone());
+        if let Err(e) = v.stat(&path) {
+            result = Err(e);
+        } else if entry.file_type == FileType::Directory {
+            result = walk(v, &path, out);
+        }
+        result.is_ok()
+    })?;
+    result
+}
+
+#[test]
+fn read_dir_with_callbacks_may_use_the_vfs() {
+    let v = vfs();
+    let mut expected = Vec::new();
+    for a in 0..3 {
+        let da = alloc::format!("/d{a}");
+        v.mkdir(&da, 0o755).unwrap();
+        expected.push(da.clone());
+        for b in 0..3 {
+            let db = alloc::format!("{da}/e{b}");
+            v.mkdir(&db, 0o755).unwrap();
+            expected.push(db.clone());
+            let f = alloc::format!("{db}/f");
+            v.write_file(&f, b"x").unwrap();
+            expected.push(f);
+        }
+    }
+    let mut seen = Vec::new();
+    walk(&v, "/", &mut seen).unwrap();
+    assert_eq!(seen, expected);
+}
+
 /// A directory listed only through the handle its `open` returns, two
 /// entries per `readdir` call.
 struct Chunked {
