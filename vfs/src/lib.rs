@@ -72,24 +72,26 @@
 
 extern crate alloc;
 
-mod attr;
 pub mod backend;
-mod dir;
 pub mod display;
 pub mod errno;
 mod file;
 pub mod fstype;
+pub mod path;
+mod tree;
+pub mod types;
+mod vnode;
+
+// The `impl Vfs` blocks, one file per concept (see Structure above).
+mod attr;
+mod dir;
 mod io;
 mod layers;
 mod mount;
 mod mount_table;
 mod namespace;
-pub mod path;
 mod resolve;
-mod tree;
-pub mod types;
 mod unmount;
-mod vnode;
 
 #[cfg(test)]
 mod testfs;
