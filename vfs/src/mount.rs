@@ -46,6 +46,9 @@ impl Vfs {
     /// layers' mounts cannot be unmounted (EBUSY) while this mount exists. A missing layer
     /// is ENOENT, a non-directory ENOTDIR; a source other than `"none"` together with layer
     /// options, a layer option given twice, or layer options without `lowerdir=` are EINVAL.
+    ///
+    /// Wherever a mount target is expected (here, [`Vfs::umount`], [`Vfs::statfs`]), a word
+    /// starting with `@` names a hidden mount; a directory of such a name is `./@name`.
     pub fn mount(
         &self,
         source: Option<&str>,
@@ -77,7 +80,8 @@ impl Vfs {
     /// Mount a registered type from an explicit source. For the boot root,
     /// whose device cannot be named by a path before anything is mounted.
     /// Targets and layer options as [`Vfs::mount`] (layer options need
-    /// [`MountSource::None`]).
+    /// [`MountSource::None`]). An explicit [`MountSource::Layers`] is handed
+    /// to the type as it is, and its mounts are not pinned.
     pub fn mount_source(
         &self,
         source: MountSource,
