@@ -5,7 +5,7 @@ use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::ops::Range;
-use core::sync::atomic::{AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use drivers::BlockError;
 use spin::{Mutex, MutexGuard};
@@ -23,6 +23,9 @@ pub struct PageCache {
     state: Mutex<State>,
     budget: AtomicUsize,
     allocator: Box<dyn PageAllocator>,
+    /// The last page allocation failed even after an eviction: read-ahead
+    /// is off until one succeeds (it would read pages it cannot keep).
+    starved: AtomicBool,
     /// Devices attached so far, so every user of one disk shares one space.
     pub(crate) devices: Mutex<Vec<crate::device::Attached>>,
 }
@@ -40,6 +43,7 @@ impl PageCache {
             state: Mutex::new(State::new(budget)),
             budget: AtomicUsize::new(budget),
             allocator,
+            starved: AtomicBool::new(false),
             devices: Mutex::new(Vec::new()),
         })
     }
@@ -119,13 +123,21 @@ impl PageCache {
     /// once more, then give `NoMemory` (counted on `tally`).
     pub(crate) fn allocate(&self, tally: &Tally) -> Result<PageBuf, BlockError> {
         if let Some(buf) = self.allocator.allocate() {
+            self.starved.store(false, Ordering::Relaxed);
             return Ok(buf);
         }
         self.state.lock().evict_one();
-        self.allocator.allocate().ok_or_else(|| {
+        let buf = self.allocator.allocate();
+        self.starved.store(buf.is_none(), Ordering::Relaxed);
+        buf.ok_or_else(|| {
             tally.add(Event::AllocFailure, 1);
             BlockError::NoMemory
         })
+    }
+
+    /// Whether the last page allocation failed.
+    pub(crate) fn starved(&self) -> bool {
+        self.starved.load(Ordering::Relaxed)
     }
 }
 
@@ -158,10 +170,13 @@ impl Space {
 
     /// Page `index` of `object`, if cached (counted as a hit or a miss).
     pub fn lookup(&self, object: u64, index: u64) -> Option<Page> {
-        let page = self.hit(object, index, true);
-        if page.is_none() {
-            self.tally.add(Event::Miss, 1);
-        }
+        let page = self.cache.lock().hit(&self.key(object, index), true);
+        let event = if page.is_some() {
+            Event::Hit
+        } else {
+            Event::Miss
+        };
+        self.tally.add(event, 1);
         page
     }
 
@@ -211,10 +226,6 @@ impl Space {
 
     pub(crate) fn tally(&self) -> &Tally {
         &self.tally
-    }
-
-    pub(crate) fn hit(&self, object: u64, index: u64, promote: bool) -> Option<Page> {
-        self.cache.lock().hit(&self.key(object, index), promote)
     }
 
     pub(crate) fn page_key(&self, object: u64, index: u64) -> PageKey {

@@ -190,7 +190,11 @@ impl CachedDevice {
             return self.direct(offset, buf);
         }
         // A window larger than a quarter of the budget would evict itself.
-        let window = access.map_or(0, |a| a.window).min(budget / 4);
+        // Nor read ahead while pages cannot be allocated.
+        let window = match self.space.cache().starved() {
+            true => 0,
+            false => access.map_or(0, |a| a.window).min(budget / 4),
+        };
         let same_page = access.is_some_and(|a| a.same_page);
         let plan = Plan::new(self, offset, end, window, limit);
         let scan = self.scan(&plan, same_page);
@@ -244,6 +248,7 @@ impl CachedDevice {
             }
             scan.mark_missing(rel, page);
         }
+        self.space.tally().add(Event::Hit, scan.lead as u64);
         // Read ahead only when the missing run reaches the end of the read,
         // and only over pages not cached yet.
         if plan.window > 0 && scan.last_missing == Some(plan.last) {
@@ -326,11 +331,14 @@ impl CachedDevice {
         span: Option<core::ops::Range<u64>>,
         buf: &mut [u8],
     ) -> Result<(), BlockError> {
+        let mut hits = 0;
+        let mut outcome = Ok(());
         for page in plan.first + scan.lead as u64..=plan.last {
             if scan.is_missing((page - plan.first) as usize) {
                 continue;
             }
             let hit = self.space.cache().lock().hit(&self.key(page), true);
+            hits += u64::from(hit.is_some());
             if span.as_ref().is_some_and(|s| s.contains(&page)) {
                 continue;
             }
@@ -339,12 +347,16 @@ impl CachedDevice {
                 None => {
                     let (at, range) = plan.overlap(page);
                     if let Some(part) = buf.get_mut(range) {
-                        self.direct(at, part)?;
+                        outcome = self.direct(at, part);
+                        if outcome.is_err() {
+                            break;
+                        }
                     }
                 }
             }
         }
-        Ok(())
+        self.space.tally().add(Event::Hit, hits);
+        outcome
     }
 
     /// Device page `index` through the cache (for metadata), checked by
@@ -361,6 +373,7 @@ impl CachedDevice {
             let cached = state.peek(&key);
             if cached.is_some() {
                 state.hit(&key, true);
+                self.space.tally().add(Event::Hit, 1);
             }
             (cached, state.epoch(self.space.id()).unwrap_or(0))
         };
@@ -450,10 +463,10 @@ impl Plan {
     fn copy_page(&self, page: u64, cached: &Page, buf: &mut [u8]) {
         let (at, range) = self.overlap(page);
         let src = (at - page * PAGE_SIZE as u64) as usize;
-        if let (Some(dst), Some(src)) = (buf.get_mut(range.clone()), cached.get(src..)) {
-            if let Some(src) = src.get(..dst.len()) {
-                dst.copy_from_slice(src);
-            }
+        if let (Some(dst), Some(src)) = (buf.get_mut(range.clone()), cached.get(src..))
+            && let Some(src) = src.get(..dst.len())
+        {
+            dst.copy_from_slice(src);
         }
     }
 

@@ -241,14 +241,13 @@ impl State {
         self.index.contains_key(key)
     }
 
-    /// The page under `key`, counted as a hit and moved to the front of its
-    /// segment. `promote`: whether this access counts as a second use (a
+    /// The page under `key`, moved to the front of its segment (the caller
+    /// counts the hit, once per read rather than per page). `promote`: whether this access counts as a second use (a
     /// read that continues inside the page the previous read ended in does
     /// not, nor does the first hit of a read-ahead page).
     pub(crate) fn hit(&mut self, key: &PageKey, promote: bool) -> Option<Page> {
         let slot = *self.index.get(key)?;
         self.touch(slot, promote);
-        self.tally(key.space, Event::Hit, 1);
         self.slots.get(slot as usize)?.page.clone()
     }
 
