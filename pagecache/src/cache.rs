@@ -194,6 +194,49 @@ impl Space {
         self.cache.lock().insert(self.key(object, index), page, how)
     }
 
+    /// Cache `data` as consecutive pages of `object` from page `first` on
+    /// (a decompressed cluster, a run of file pages). Returns how many
+    /// pages were cached, stopping at the first that could not be.
+    pub fn insert_run(&self, object: u64, first: u64, data: &[u8]) -> Result<usize, BlockError> {
+        let mut cached = 0;
+        for (index, chunk) in (first..).zip(data.chunks(PAGE_SIZE)) {
+            match self.insert(object, index, chunk) {
+                Ok(true) => cached += 1,
+                Ok(false) => break,
+                Err(e) if cached == 0 => return Err(e),
+                Err(_) => break,
+            }
+        }
+        Ok(cached)
+    }
+
+    /// Copy the cached bytes of `object` from byte `offset` into `buf`, up
+    /// to the first page not cached or the end of a partial page (the end
+    /// of the object). Returns the bytes copied; the caller produces the
+    /// rest (decompress, ask the host) and caches it with `insert_run`.
+    pub fn read_cached(&self, object: u64, offset: u64, buf: &mut [u8]) -> usize {
+        let mut done = 0;
+        while done < buf.len() {
+            let pos = offset.saturating_add(done as u64);
+            let Some(page) = self.lookup(object, pos / PAGE_SIZE as u64) else {
+                break;
+            };
+            let within = (pos % PAGE_SIZE as u64) as usize;
+            let (Some(src), Some(dst)) = (page.get(within..), buf.get_mut(done..)) else {
+                break;
+            };
+            let n = src.len().min(dst.len());
+            if let (Some(d), Some(s)) = (dst.get_mut(..n), src.get(..n)) {
+                d.copy_from_slice(s);
+            }
+            done += n;
+            if n == 0 || (page.len() < PAGE_SIZE && within + n == page.len()) {
+                break;
+            }
+        }
+        done
+    }
+
     /// Drop page `index` of `object`. Returns whether it was cached.
     pub fn remove(&self, object: u64, index: u64) -> bool {
         let mut state = self.cache.lock();

@@ -22,6 +22,21 @@
 //!   user of a disk shares its pages. Pages are keyed by device block, so
 //!   contents an image stores once (dedup, hard links) are cached once.
 //!
+//! # Using it
+//! - A block filesystem: `let dev = cache.attach("vblk0", device)?` at
+//!   mount; each open file keeps a `ReadAhead::starting_at(data_start)` in
+//!   its file handle and reads with `dev.read(at, buf, Some(&ra),
+//!   data_end)`; metadata comes from `dev.page(index, Some(&check))`, with
+//!   `check` the per-block CRC test.
+//! - Data that is not a device's bytes (decompressed clusters, virtio-fs
+//!   file pages): `cache.register("vblk0:lz4")`, then
+//!   [`Space::read_cached`] and, for what it returned short of,
+//!   [`Space::insert_run`], keyed by an object id (the cluster's stored
+//!   offset, the node id); [`Space::invalidate`] when an object changes.
+//! - The kernel: one `PageCache::new(budget)`, [`PageCache::shrink`] on its
+//!   allocation-failure path, [`PageCache::stats`] (whose `Display` is the
+//!   `cachestat` table) for the shell and the bench.
+//!
 //! # Eviction: segmented LRU
 //! Two LRU lists over one slab of slots (intrusive links, so every touch,
 //! insert and eviction is O(1) and allocates nothing): new pages enter

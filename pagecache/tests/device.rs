@@ -370,3 +370,28 @@ fn a_write_racing_with_a_fill_leaves_no_stale_page() {
         cache.check().unwrap();
     }
 }
+
+#[test]
+fn object_runs_are_inserted_and_read_back_across_pages() {
+    // A decompressed 10 000-byte cluster stored at device offset 0x9000.
+    let cache = PageCache::new(1 << 20);
+    let clusters = cache.register("vblk0:clusters").unwrap();
+    let data = common::random_bytes(10_000, 17);
+    assert_eq!(clusters.insert_run(0x9000, 0, &data).unwrap(), 3);
+    let mut buf = vec![0u8; 12_000];
+    let n = clusters.read_cached(0x9000, 100, &mut buf);
+    assert_eq!(n, 9_900, "stops at the end of the partial last page");
+    assert_eq!(buf[..n], data[100..]);
+    let stats = clusters.stats();
+    assert_eq!((stats.hits, stats.misses), (3, 0));
+    // A missing middle page stops the copy there.
+    clusters.remove(0x9000, 1);
+    assert_eq!(clusters.read_cached(0x9000, 4000, &mut buf), 96);
+    assert_eq!(buf[..96], data[4000..4096]);
+    assert_eq!(clusters.read_cached(0x9001, 0, &mut buf), 0);
+    // No budget: nothing cached, nothing read back.
+    cache.set_budget(0);
+    assert_eq!(clusters.insert_run(1, 0, &data).unwrap(), 0);
+    assert_eq!(clusters.read_cached(1, 0, &mut buf), 0);
+    cache.check().unwrap();
+}

@@ -108,7 +108,14 @@ fn run(block_size: usize, budget: usize, seed: u64) {
         assert_eq!(stats.hits, 0, "{}", ctx(0));
         assert_eq!(cache.resident_bytes(), 0);
     } else if budget >= size {
-        assert!(stats.hits > stats.misses, "{}: {stats:?}", ctx(0));
+        // Everything fits: nothing evicted, no page read into the cache twice.
+        assert_eq!(stats.evictions, 0, "{}: {stats:?}", ctx(0));
+        assert!(
+            stats.inserts <= size.div_ceil(4096) as u64,
+            "{}: {stats:?}",
+            ctx(0)
+        );
+        assert!(stats.hits > 0, "{}: {stats:?}", ctx(0));
     }
 }
 
