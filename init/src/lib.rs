@@ -16,7 +16,7 @@
 //! | `run` | [`run`] and [`mount_all`]: mount, then the mode the command line chose |
 //! | [`shell`] | the command interpreter (`run=` scripts and the interactive shell) |
 //! | [`selftest`] | the in-guest suites, one file per suite |
-//! | [`bench`] | the in-guest benchmark |
+//! | [`bench`](mod@bench) | the in-guest benchmark |
 //!
 //! The exit codes ([`EXIT_SUCCESS`] ...) are the kernel's contract with
 //! whoever boots it (README, "Exit codes"); the kernel writes them to QEMU's
