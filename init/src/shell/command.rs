@@ -138,7 +138,8 @@ pub(super) fn write_all(vfs: &Vfs, fd: Fd, mut data: &[u8]) -> VfsResult<()> {
         if n == 0 {
             return Err(Errno::EIO);
         }
-        data = &data[n..];
+        // A backend claiming more than it was given is an I/O error, not a panic.
+        data = data.get(n..).ok_or(Errno::EIO)?;
     }
     Ok(())
 }
@@ -165,10 +166,13 @@ pub(super) fn read_chunks(vfs: &Vfs, path: &str, mut sink: impl FnMut(&[u8])) ->
     let result = loop {
         match vfs.read(fd, &mut buf) {
             Ok(0) => break Ok(total),
-            Ok(n) => {
-                sink(&buf[..n]);
-                total += n as u64;
-            }
+            Ok(n) => match buf.get(..n) {
+                Some(chunk) => {
+                    sink(chunk);
+                    total += n as u64;
+                }
+                None => break Err(Errno::EIO),
+            },
             Err(e) => break Err(e),
         }
     };
