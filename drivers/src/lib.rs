@@ -3,7 +3,8 @@
 //! Every block filesystem reads through the [`BlockDevice`] trait, so the same
 //! ROFS reader runs over virtio-blk in the guest, a [`RamDisk`] in tests and a
 //! [`FileDisk`] (feature `std`) in the host tools. The `virtio` feature adds the
-//! virtio-blk driver used by the kernel.
+//! virtio-blk driver used by the kernel, and the x86 PCI bus-0 code (`pci`)
+//! its PCI transport is built on.
 //!
 //! This crate depends on no other crate of the project.
 
@@ -19,6 +20,10 @@ extern crate std;
 #[cfg(feature = "std")]
 mod filedisk;
 mod ramdisk;
+// PCI on x86 through virtio-drivers' bus types, for the virtio transports.
+#[cfg(feature = "virtio")]
+#[allow(unsafe_code)]
+pub mod pci;
 #[cfg(feature = "virtio")]
 #[allow(unsafe_code)]
 pub mod virtio;

@@ -211,12 +211,12 @@ fn print_entry(
     writeln!(
         out,
         "{} {:>3} {:>5} {:>5} {:>10} {} {shown}{link}",
-        vfs::mode_string(stat.mode),
+        statfmt::mode_string(stat.mode),
         stat.nlink,
         stat.uid,
         stat.gid,
         stat.size,
-        vfs::UtcTime::from_unix(stat.mtime.sec),
+        statfmt::UtcTime::from_unix(stat.mtime.sec),
     )
     .map_err(CliError::from_stdout)
 }

@@ -1,23 +1,30 @@
-//! Text forms of modes and times, shared by every tool that lists files
-//! (the kernel's shell, `mkimage ls`), so they print the same way.
+//! Text forms of file modes and times, as `ls -l` prints them.
+//!
+//! Shared by every tool that lists files (the guest's shell in `init`,
+//! `mkimage ls -l`) so they print the same way. `no_std` + `alloc`; the mode
+//! bits are decoded by [`vfs::FileType::from_mode`], so there is one reading
+//! of them in the project.
+
+#![no_std]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
 
 use alloc::string::String;
 use core::fmt;
 
-use crate::types::FileType;
+use vfs::FileType;
 
-impl FileType {
-    /// The first character of an `ls -l` mode: `-`, `d`, `l`, `c`, `b`, `p`, `s`.
-    pub const fn ls_char(self) -> char {
-        match self {
-            FileType::Regular => '-',
-            FileType::Directory => 'd',
-            FileType::Symlink => 'l',
-            FileType::CharDevice => 'c',
-            FileType::BlockDevice => 'b',
-            FileType::Fifo => 'p',
-            FileType::Socket => 's',
-        }
+/// The first character of an `ls -l` mode: `-`, `d`, `l`, `c`, `b`, `p`, `s`.
+pub const fn type_char(file_type: FileType) -> char {
+    match file_type {
+        FileType::Regular => '-',
+        FileType::Directory => 'd',
+        FileType::Symlink => 'l',
+        FileType::CharDevice => 'c',
+        FileType::BlockDevice => 'b',
+        FileType::Fifo => 'p',
+        FileType::Socket => 's',
     }
 }
 
@@ -25,7 +32,7 @@ impl FileType {
 /// sticky (`s`/`S`, `t`/`T`). A mode with no known type shows `?`.
 pub fn mode_string(mode: u32) -> String {
     let mut s = String::with_capacity(10);
-    s.push(FileType::from_mode(mode).map_or('?', FileType::ls_char));
+    s.push(FileType::from_mode(mode).map_or('?', type_char));
     for (shift, special, special_char) in [(6, 0o4000, 's'), (3, 0o2000, 's'), (0, 0o1000, 't')] {
         let bits = (mode >> shift) & 7;
         s.push(if bits & 4 != 0 { 'r' } else { '-' });
@@ -103,6 +110,29 @@ mod tests {
         assert_eq!(mode_string(0o120777), "lrwxrwxrwx");
         assert_eq!(mode_string(0o020666), "crw-rw-rw-");
         assert_eq!(mode_string(0o000644), "?rw-r--r--");
+    }
+
+    #[test]
+    fn every_type_has_its_letter() {
+        let types = [
+            FileType::Regular,
+            FileType::Directory,
+            FileType::Symlink,
+            FileType::CharDevice,
+            FileType::BlockDevice,
+            FileType::Fifo,
+            FileType::Socket,
+        ];
+        let letters: String = types
+            .iter()
+            .map(|t| {
+                mode_string(t.mode_bits() | 0o755)
+                    .chars()
+                    .next()
+                    .unwrap_or(' ')
+            })
+            .collect();
+        assert_eq!(letters, "-dlcbps");
     }
 
     #[test]

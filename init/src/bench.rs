@@ -28,8 +28,12 @@ use alloc::vec::Vec;
 
 use vfs::{Errno, FileType, OpenFlags, Vfs, Whence};
 
+use crate::{Platform, println};
+
 /// What the benchmark runs against.
 pub struct Env<'a> {
+    /// Console for the figures, clock for the timings.
+    pub platform: &'a dyn Platform,
     pub vfs: &'a Vfs,
     /// Nanoseconds from kernel entry to init.
     pub boot_ns: u64,
@@ -46,55 +50,56 @@ const RAMFS_BYTES: usize = 64 << 20;
 const RAMFS_PATH: &str = "/tmp/bench.bin";
 
 pub fn run(env: &Env) {
-    let vfs = env.vfs;
-    print_ms("boot", env.boot_ns);
-    print_ms("mount", env.mount_ns);
+    let (p, vfs) = (env.platform, env.vfs);
+    print_ms(p, "boot", env.boot_ns);
+    print_ms(p, "mount", env.mount_ns);
 
     let mut files = Vec::new();
-    match timed(|| walk(vfs, Some(&mut files))) {
+    match timed(p, || walk(vfs, Some(&mut files))) {
         (ns, Ok(entries)) => {
-            print_ms("walk-cold", ns);
-            crate::println!("INFO walk-entries {}", entries);
+            print_ms(p, "walk-cold", ns);
+            println!(p, "INFO walk-entries {}", entries);
         }
-        (_, Err(e)) => print_error("walk-cold", e),
+        (_, Err(e)) => print_error(p, "walk-cold", e),
     }
-    report("walk-warm", timed(|| walk(vfs, None)), false);
+    report(p, "walk-warm", timed(p, || walk(vfs, None)), false);
 
     let mut big_buf = Vec::new();
     if big_buf.try_reserve_exact(BIG_READ).is_ok() {
         big_buf.resize(BIG_READ, 0);
         for name in ["big-cold", "big-warm"] {
             report(
+                p,
                 name,
-                timed(|| read_whole(vfs, env.big_file, &mut big_buf)),
+                timed(p, || read_whole(vfs, env.big_file, &mut big_buf)),
                 true,
             );
         }
     } else {
-        print_error("big-cold", Errno::ENOMEM);
+        print_error(p, "big-cold", Errno::ENOMEM);
     }
     drop(big_buf);
 
     files.retain(|path| path != env.big_file);
     let mut buf = vec![0u8; FILE_READ];
     for name in ["readall-cold", "readall-warm"] {
-        let outcome = timed(|| {
+        let outcome = timed(p, || {
             let mut total = 0u64;
             for path in &files {
                 total += read_whole(vfs, path, &mut buf)?;
             }
             Ok(total)
         });
-        report(name, outcome, true);
+        report(p, name, outcome, true);
     }
-    crate::println!("INFO readall-files {}", files.len());
+    println!(p, "INFO readall-files {}", files.len());
     drop(buf);
 
-    ramfs(vfs);
-    crate::println!("BENCH-DONE");
+    ramfs(p, vfs);
+    println!(p, "BENCH-DONE");
 }
 
-fn ramfs(vfs: &Vfs) {
+fn ramfs(p: &dyn Platform, vfs: &Vfs) {
     let mut chunk = vec![0u8; RAMFS_CHUNK];
     // Non-zero content, so a backend cannot shortcut zero pages.
     for (i, byte) in chunk.iter_mut().enumerate() {
@@ -106,9 +111,9 @@ fn ramfs(vfs: &Vfs) {
         0o644,
     ) {
         Ok(fd) => fd,
-        Err(e) => return print_error("ramfs-write", e),
+        Err(e) => return print_error(p, "ramfs-write", e),
     };
-    let wrote = timed(|| {
+    let wrote = timed(p, || {
         let mut total = 0u64;
         while (total as usize) < RAMFS_BYTES {
             let n = vfs.write(fd, &chunk)?;
@@ -120,9 +125,9 @@ fn ramfs(vfs: &Vfs) {
         Ok(total)
     });
     let write_ok = wrote.1.is_ok();
-    report("ramfs-write", wrote, true);
+    report(p, "ramfs-write", wrote, true);
     if write_ok {
-        let read = timed(|| {
+        let read = timed(p, || {
             vfs.lseek(fd, 0, Whence::Set)?;
             let mut total = 0u64;
             loop {
@@ -134,7 +139,7 @@ fn ramfs(vfs: &Vfs) {
             }
             Ok(total)
         });
-        report("ramfs-read", read, true);
+        report(p, "ramfs-read", read, true);
     }
     let _ = vfs.close(fd);
     let _ = vfs.unlink(RAMFS_PATH);
@@ -186,29 +191,30 @@ fn read_whole(vfs: &Vfs, path: &str, buf: &mut [u8]) -> Result<u64, Errno> {
     result
 }
 
-fn timed<T>(f: impl FnOnce() -> Result<T, Errno>) -> (u64, Result<T, Errno>) {
-    let start = crate::time::now_ns();
+fn timed<T>(p: &dyn Platform, f: impl FnOnce() -> Result<T, Errno>) -> (u64, Result<T, Errno>) {
+    let start = p.now_ns();
     let result = f();
-    (crate::time::now_ns().saturating_sub(start), result)
+    (p.now_ns().saturating_sub(start), result)
 }
 
 /// Print the time, and with `rate` the byte count and MiB/s of the `u64`
 /// the step returned.
-fn report(name: &str, (ns, result): (u64, Result<u64, Errno>), rate: bool) {
+fn report(p: &dyn Platform, name: &str, (ns, result): (u64, Result<u64, Errno>), rate: bool) {
     match result {
         Ok(bytes) => {
-            print_ms(name, ns);
+            print_ms(p, name, ns);
             if rate {
-                crate::println!("INFO {}-bytes {}", name, bytes);
-                print_mibps(name, bytes, ns);
+                println!(p, "INFO {}-bytes {}", name, bytes);
+                print_mibps(p, name, bytes, ns);
             }
         }
-        Err(e) => print_error(name, e),
+        Err(e) => print_error(p, name, e),
     }
 }
 
-fn print_ms(name: &str, ns: u64) {
-    crate::println!(
+fn print_ms(p: &dyn Platform, name: &str, ns: u64) {
+    println!(
+        p,
         "RESULT {} {}.{:03}",
         name,
         ns / 1_000_000,
@@ -216,12 +222,12 @@ fn print_ms(name: &str, ns: u64) {
     );
 }
 
-fn print_mibps(name: &str, bytes: u64, ns: u64) {
+fn print_mibps(p: &dyn Platform, name: &str, bytes: u64, ns: u64) {
     // Tenths of MiB/s in integer arithmetic: bytes * 10 * 1e9 / ns / 2^20.
     let tenths = (u128::from(bytes) * 10_000_000_000) / u128::from(ns.max(1)) / (1u128 << 20);
-    crate::println!("RATE {}-mibps {}.{}", name, tenths / 10, tenths % 10);
+    println!(p, "RATE {}-mibps {}.{}", name, tenths / 10, tenths % 10);
 }
 
-fn print_error(name: &str, error: Errno) {
-    crate::println!("RESULT-ERROR {}: {}", name, error.name());
+fn print_error(p: &dyn Platform, name: &str, error: Errno) {
+    println!(p, "RESULT-ERROR {}: {}", name, error.name());
 }

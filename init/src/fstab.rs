@@ -1,8 +1,7 @@
 //! Mount tables: the kernel command line's `vfs.fstab=` entries
 //! (Unikraft-style `dev:path:fs[:flags[:opts]]`) and `/etc/fstab` (Linux
-//! format). Pure parsing, no kernel dependencies, so it is unit-tested on the
-//! host (`cargo test --manifest-path kernel/host-tests/Cargo.toml --target-dir
-//! kernel/target/host-tests` from the repository root).
+//! format). Pure parsing (`cargo test -p init` checks it, random inputs
+//! included).
 
 use alloc::format;
 use alloc::string::{String, ToString};

@@ -10,6 +10,9 @@
 //!
 //! Mount points must exist on the filesystem below them: images for this
 //! kernel contain empty `/dev` and `/tmp` directories.
+//!
+//! To offer a new filesystem type, add it to [`register_types`]: that is the
+//! one line a new filesystem crate needs here.
 
 use alloc::format;
 use alloc::string::{String, ToString};
@@ -20,8 +23,9 @@ use drivers::BlockDevice;
 use fs_devfs::{DevFs, DevFsType};
 use vfs::{Errno, MountFlags, MountSource, Vfs};
 
+use crate::Platform;
 use crate::fstab::{MountEntry, parse_etc_fstab};
-use crate::{EXIT_NO_ROOT_DISK, EXIT_ROOT_MOUNT_FAILED};
+use crate::{EXIT_BAD_CMDLINE, EXIT_NO_ROOT_DISK, EXIT_ROOT_MOUNT_FAILED};
 
 /// Register every filesystem type the kernel offers; `devfs` is the kernel's
 /// own instance (with the probed disks and the console) at every mount.
@@ -48,9 +52,12 @@ pub struct Disk {
 pub struct MountEnv<'a> {
     pub vfs: &'a Vfs,
     pub disks: &'a [Disk],
+    /// For the time the root mount takes.
+    pub platform: &'a dyn Platform,
 }
 
 /// A fatal mount failure: the exit code and the message to print.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Fatal {
     pub code: u32,
     pub message: String,
@@ -131,11 +138,11 @@ fn failure_text(f: &Failure) -> String {
 pub fn mount_table(env: &MountEnv, table: &[MountEntry]) -> Result<u64, Fatal> {
     let Some(root) = table.iter().find(|e| e.target == "/") else {
         return Err(Fatal {
-            code: crate::EXIT_BAD_CMDLINE,
+            code: EXIT_BAD_CMDLINE,
             message: "the mount table has no / entry".into(),
         });
     };
-    let start = crate::time::now_ns();
+    let start = env.platform.now_ns();
     if let Err(f) = mount_entry(env, root) {
         let names: Vec<&str> = env.disks.iter().map(|d| d.name.as_str()).collect();
         return Err(match f {
@@ -157,7 +164,7 @@ pub fn mount_table(env: &MountEnv, table: &[MountEntry]) -> Result<u64, Fatal> {
             },
         });
     }
-    let root_ns = crate::time::now_ns() - start;
+    let root_ns = env.platform.now_ns().saturating_sub(start);
     log::info!("mounted {} in {} us", describe(root), root_ns / 1000);
     for entry in table.iter().filter(|e| e.target != "/") {
         mount_logged(env, entry, "");
