@@ -3,7 +3,9 @@
 //! Every block filesystem reads through the [`BlockDevice`] trait, so the same
 //! ROFS reader runs over virtio-blk in the guest, a [`RamDisk`] in tests and a
 //! [`FileDisk`] (feature `std`) in the host tools. The `virtio` feature adds the
-//! virtio-blk driver used by the kernel.
+//! virtio-blk driver used by the kernel; the `verity` feature adds dm-verity
+//! hash trees and [`verity::VerityDevice`], which verifies every block it
+//! reads from any other device.
 //!
 //! This crate depends on no other crate of the project.
 
@@ -19,6 +21,9 @@ extern crate std;
 #[cfg(feature = "std")]
 mod filedisk;
 mod ramdisk;
+#[cfg(feature = "verity")]
+#[forbid(unsafe_code)]
+pub mod verity;
 #[cfg(feature = "virtio")]
 #[allow(unsafe_code)]
 pub mod virtio;
