@@ -193,11 +193,10 @@ impl RawVeritySuperblock {
             0 => return Err(bad("hash type 0 (Chrome OS) is not supported")),
             _ => return Err(bad("unknown hash type")),
         }
-        let name_end = self.algorithm.iter().position(|&b| b == 0).unwrap_or(32);
-        let name = self.algorithm.get(..name_end).unwrap_or(&[]);
-        if !name.eq_ignore_ascii_case(b"sha256")
-            || self.algorithm.iter().skip(name_end).any(|&b| b != 0)
-        {
+        // "sha256" and NUL padding, as cryptsetup writes it.
+        let mut expected = [0u8; 32];
+        expected[..6].copy_from_slice(b"sha256");
+        if self.algorithm != expected {
             return Err(bad("hash algorithm is not sha256"));
         }
         if self.data_block_size.get() as usize != BLOCK

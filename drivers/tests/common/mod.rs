@@ -107,3 +107,92 @@ pub fn read_one(dev: &dyn BlockDevice, block: u64) -> Result<Vec<u8>, BlockError
     }
     result.map(|()| buf)
 }
+
+/// Bitwise CRC-32 (IEEE), so tests do not share the code they check.
+pub fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in bytes {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+/// A locator header as `FORMAT.md` lays it out, with a valid CRC.
+pub fn locator(
+    version: u32,
+    header: u32,
+    hash_offset: u64,
+    data_bytes: u64,
+    hash_end: u64,
+) -> Vec<u8> {
+    let mut raw = Vec::with_capacity(64);
+    raw.extend_from_slice(b"VLOCATOR");
+    raw.extend_from_slice(&version.to_le_bytes());
+    raw.extend_from_slice(&header.to_le_bytes());
+    raw.extend_from_slice(&hash_offset.to_le_bytes());
+    raw.extend_from_slice(&data_bytes.to_le_bytes());
+    raw.extend_from_slice(&hash_end.to_le_bytes());
+    raw.extend_from_slice(&[0; 20]);
+    let crc = crc32(&raw);
+    raw.extend_from_slice(&crc.to_le_bytes());
+    raw
+}
+
+/// The fields of a dm-verity superblock that tests vary.
+#[derive(Clone)]
+pub struct Superblock {
+    pub signature: [u8; 8],
+    pub version: u32,
+    pub hash_type: u32,
+    pub algorithm: Vec<u8>,
+    pub data_block_size: u32,
+    pub hash_block_size: u32,
+    pub data_blocks: u64,
+    pub salt_size: u16,
+    pub salt: Vec<u8>,
+}
+
+impl Superblock {
+    pub fn good(data_blocks: u64) -> Self {
+        Superblock {
+            signature: *b"verity\0\0",
+            version: 1,
+            hash_type: 1,
+            algorithm: b"sha256".to_vec(),
+            data_block_size: 4096,
+            hash_block_size: 4096,
+            data_blocks,
+            salt_size: 4,
+            salt: vec![1, 2, 3, 4],
+        }
+    }
+
+    /// The 512 bytes cryptsetup's `struct verity_sb` holds.
+    pub fn bytes(&self) -> Vec<u8> {
+        let mut raw = Vec::with_capacity(512);
+        raw.extend_from_slice(&self.signature);
+        raw.extend_from_slice(&self.version.to_le_bytes());
+        raw.extend_from_slice(&self.hash_type.to_le_bytes());
+        raw.extend_from_slice(&[0xEE; 16]);
+        let mut algorithm = self.algorithm.clone();
+        algorithm.resize(32, 0);
+        raw.extend_from_slice(&algorithm);
+        raw.extend_from_slice(&self.data_block_size.to_le_bytes());
+        raw.extend_from_slice(&self.hash_block_size.to_le_bytes());
+        raw.extend_from_slice(&self.data_blocks.to_le_bytes());
+        raw.extend_from_slice(&self.salt_size.to_le_bytes());
+        raw.extend_from_slice(&[0; 6]);
+        let mut salt = self.salt.clone();
+        salt.resize(256, 0);
+        raw.extend_from_slice(&salt);
+        raw.resize(512, 0);
+        raw
+    }
+}
