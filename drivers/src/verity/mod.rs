@@ -20,6 +20,35 @@
 //! - [`VerityDevice`] wraps any [`BlockDevice`](crate::BlockDevice) and
 //!   presents only the data area, each block verified before it is returned.
 //!
+//! How a mount uses it (the root hash comes from the command line or fstab):
+//!
+//! ```
+//! # use std::sync::Arc;
+//! # use drivers::{BlockDevice, RamDisk};
+//! use drivers::verity::{self, Hex, TreeBuilder, VerityDevice};
+//! # let mut builder = TreeBuilder::new(b"salt").unwrap();
+//! # builder.update(&[7u8; 3 * 4096]).unwrap();
+//! # let tree = builder.finish().unwrap();
+//! # let mut image = vec![7u8; 3 * 4096];
+//! # tree.write_appendix(&mut |p: &[u8]| -> Result<(), ()> { image.extend_from_slice(p); Ok(()) }).unwrap();
+//! # let disk: Arc<dyn BlockDevice> = Arc::new(RamDisk::from_bytes(512, image));
+//! # let roothash_option = Some(Hex(&tree.root_hash()).to_string());
+//! let device: Arc<dyn BlockDevice> = match roothash_option.as_deref() {
+//!     Some(hex) => {
+//!         let root = verity::parse_root_hash(hex)?;
+//!         Arc::new(VerityDevice::open(disk, root)?) // refuses now, with a one-line reason
+//!     }
+//!     None => {
+//!         if let Some(info) = verity::probe(disk.as_ref()) {
+//!             log::warn!("image has a dm-verity tree (root hash {}); mounted unverified", Hex(&info.stored_root));
+//!         }
+//!         disk
+//!     }
+//! };
+//! assert_eq!(device.block_size(), 4096);
+//! # Ok::<(), verity::VerityError>(())
+//! ```
+//!
 //! Nothing read from the device is trusted for integrity except through the
 //! root hash given to [`VerityDevice::open`]; the locator and superblock are
 //! only checked so that a hostile one gives an error, never a panic, an
