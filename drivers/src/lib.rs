@@ -4,7 +4,9 @@
 //! ROFS reader runs over virtio-blk in the guest, a [`RamDisk`] in tests and a
 //! [`FileDisk`] (feature `std`) in the host tools. The `virtio` feature adds the
 //! virtio-blk driver used by the kernel, and the x86 PCI bus-0 code (`pci`)
-//! its PCI transport is built on.
+//! its PCI transport is built on; the `verity` feature adds dm-verity hash
+//! trees and [`verity::VerityDevice`], which verifies every block it reads
+//! from any other device.
 //!
 //! This crate depends on no other crate of the project.
 
@@ -24,6 +26,9 @@ mod ramdisk;
 #[cfg(feature = "virtio")]
 #[allow(unsafe_code)]
 pub mod pci;
+#[cfg(feature = "verity")]
+#[forbid(unsafe_code)]
+pub mod verity;
 #[cfg(feature = "virtio")]
 #[allow(unsafe_code)]
 pub mod virtio;
