@@ -132,7 +132,8 @@ pub enum Problem {
     },
 
     // The directory tree (paths are as far as they can be named).
-    /// An entry of directory `dir` points at `ancestor`, which contains it.
+    /// An entry of directory `dir` points at `ancestor`, which contains it
+    /// (or is `dir` itself).
     EntryAtAncestor {
         dir: String,
         name: String,
@@ -243,6 +244,8 @@ impl fmt::Display for Problem {
             } => {
                 if ancestor == "/" {
                     write!(f, "entry {name:?} in {dir} points at the root")
+                } else if ancestor == dir {
+                    write!(f, "entry {name:?} in {dir} points at its own directory")
                 } else {
                     write!(
                         f,

@@ -9,6 +9,8 @@
 
 pub(crate) mod clashes;
 mod rules;
+#[cfg(test)]
+mod tests;
 mod tree;
 
 pub(crate) use rules::{Rules, name_ok};
