@@ -151,15 +151,18 @@ pub enum Problem {
     },
 
     // Found by `inspect`/`verify` only; mount accepts them (v1).
-    /// Two entries of one directory with the same name bytes.
+    /// `count` entries of one directory with the same name bytes.
     DuplicateName {
         dir: String,
         name: String,
+        count: usize,
     },
-    /// Different name bytes that read the same once decoded lossily.
+    /// `count` different names of one directory that read the same once
+    /// decoded lossily.
     LossyNameClash {
         dir: String,
         name: String,
+        count: usize,
     },
 }
 
@@ -260,12 +263,12 @@ impl fmt::Display for Problem {
             Problem::Unreachable { ino } => {
                 write!(f, "directory inode {ino} is unreachable from the root")
             }
-            Problem::DuplicateName { dir, name } => {
-                write!(f, "{dir}: two entries named {name:?}")
+            Problem::DuplicateName { dir, name, count } => {
+                write!(f, "{dir}: {count} entries named {name:?}")
             }
-            Problem::LossyNameClash { dir, name } => write!(
+            Problem::LossyNameClash { dir, name, count } => write!(
                 f,
-                "{dir}: several entries read as {name:?} (names that are not UTF-8)"
+                "{dir}: {count} entries read as {name:?} (names that are not UTF-8)"
             ),
         }
     }

@@ -86,11 +86,11 @@ fn info(image: &Image) -> ImageInfo {
 
 fn clash_problem(image: &Image, names: &Names, clash: &Clash) -> Problem {
     let dir = names.path(image, clash.dir);
-    let name = clash.name.clone();
+    let (name, count) = (clash.name.clone(), clash.count);
     if clash.lossy {
-        Problem::LossyNameClash { dir, name }
+        Problem::LossyNameClash { dir, name, count }
     } else {
-        Problem::DuplicateName { dir, name }
+        Problem::DuplicateName { dir, name, count }
     }
 }
 
