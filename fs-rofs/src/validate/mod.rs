@@ -13,7 +13,10 @@ mod rules;
 mod tests;
 mod tree;
 
-pub(crate) use rules::{Rules, name_ok};
+pub(crate) use rules::Rules;
+/// For the writer, which refuses what mount would.
+#[cfg(feature = "std")]
+pub(crate) use rules::name_ok;
 
 use crate::error::RofsError;
 use crate::format::{ROOT_INO, S_IFDIR, S_IFLNK, S_IFREG};
