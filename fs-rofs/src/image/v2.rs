@@ -5,7 +5,7 @@ use alloc::vec::Vec;
 use core::ops::Range;
 
 use drivers::BlockDevice;
-use zerocopy::FromBytes;
+use zerocopy::{FromBytes, Immutable, KnownLayout, Unaligned};
 
 use super::{Entry, Image, InodeRecord, Layout, META_MAX, Tables as _};
 use crate::error::RofsError;
@@ -19,20 +19,39 @@ use crate::validate::{self, Rules};
 /// The metadata region and where its three tables are.
 pub(crate) struct Tables {
     meta: Vec<u8>,
-    inodes: Range<usize>,
-    dirents: Range<usize>,
+    /// Byte offsets in `meta` (validated to lie inside it) and record counts.
+    inodes: usize,
+    inode_count: u64,
+    dirents: usize,
+    entry_count: u64,
     names: Range<usize>,
 }
 
 impl Tables {
-    fn raw_inodes(&self) -> &[RawInode] {
-        let bytes = self.meta.get(self.inodes.clone()).unwrap_or(&[]);
-        <[RawInode]>::ref_from_bytes(bytes).unwrap_or(&[])
+    /// Record `index` of the `count`-record table at byte `table`: one
+    /// fixed-size view, no walk over the table.
+    #[inline]
+    fn record<T: FromBytes + KnownLayout + Immutable + Unaligned>(
+        &self,
+        table: usize,
+        index: u64,
+        count: u64,
+    ) -> Option<&T> {
+        let size = core::mem::size_of::<T>();
+        let at = table + usize::try_from(index).ok().filter(|_| index < count)? * size;
+        T::ref_from_bytes(self.meta.get(at..at + size)?).ok()
     }
 
-    fn raw_entries(&self) -> &[RawDirEntry] {
-        let bytes = self.meta.get(self.dirents.clone()).unwrap_or(&[]);
-        <[RawDirEntry]>::ref_from_bytes(bytes).unwrap_or(&[])
+    /// Entries `start..end` of the entry table.
+    fn raw_entries(&self, start: u64, end: u64) -> Option<&[RawDirEntry]> {
+        if start > end || end > self.entry_count {
+            return None;
+        }
+        let (s, e) = (start as usize, end as usize);
+        let bytes = self
+            .meta
+            .get(self.dirents + s * DIRENT_SIZE..self.dirents + e * DIRENT_SIZE)?;
+        <[RawDirEntry]>::ref_from_bytes_with_elems(bytes, e - s).ok()
     }
 
     fn names(&self) -> &[u8] {
@@ -49,18 +68,18 @@ impl Tables {
 
 impl super::Tables for Tables {
     fn inode_count(&self) -> u64 {
-        self.raw_inodes().len() as u64
+        self.inode_count
     }
 
     fn entry_count(&self) -> u64 {
-        self.raw_entries().len() as u64
+        self.entry_count
     }
 
     #[inline]
     fn inode(&self, ino: u64) -> Result<InodeRecord, Problem> {
-        let raw = ino
+        let raw: &RawInode = ino
             .checked_sub(1)
-            .and_then(|i| self.raw_inodes().get(usize::try_from(i).ok()?))
+            .and_then(|i| self.record(self.inodes, i, self.inode_count))
             .ok_or(Problem::InodeNumber { ino })?;
         Ok(InodeRecord {
             mode: raw.mode.get(),
@@ -78,9 +97,8 @@ impl super::Tables for Tables {
 
     #[inline]
     fn entry(&self, index: u64) -> Result<Entry<'_>, Problem> {
-        let raw = usize::try_from(index)
-            .ok()
-            .and_then(|i| self.raw_entries().get(i))
+        let raw: &RawDirEntry = self
+            .record(self.dirents, index, self.entry_count)
             .ok_or(Problem::EntryName { index })?;
         let name = self.name_of(raw).ok_or(Problem::EntryName { index })?;
         Ok(Entry {
@@ -98,15 +116,13 @@ impl super::Tables for Tables {
     /// Entries are sorted by name bytes: a binary search over them, with
     /// no allocation.
     fn lookup(&self, dir: &InodeRecord, name: &[u8]) -> Result<Option<u64>, Problem> {
-        let run = usize::try_from(dir.start)
-            .ok()
-            .zip(usize::try_from(dir.entry_range().end).ok())
-            .and_then(|(s, e)| self.raw_entries().get(s..e))
-            .ok_or(Problem::DirEntries {
-                ino: 0,
-                start: dir.start,
-                count: dir.count,
-            })?;
+        let run =
+            self.raw_entries(dir.start, dir.entry_range().end)
+                .ok_or(Problem::DirEntries {
+                    ino: 0,
+                    start: dir.start,
+                    count: dir.count,
+                })?;
         let found = run.binary_search_by(|e| self.name_of(e).unwrap_or(&[]).cmp(name));
         Ok(found
             .ok()
@@ -198,23 +214,28 @@ pub(crate) fn load(dev: &dyn BlockDevice, head: &[u8]) -> Result<Image, RofsErro
     let inode_count = sb.inode_count.get();
     let dirent_count = sb.dirent_count.get();
     let len = meta.len();
+    let inodes = table(
+        Table::Inodes,
+        sb.inode_table_off.get(),
+        inode_count.into(),
+        INODE_SIZE,
+        len,
+    )?;
+    let dirents = table(
+        Table::Entries,
+        sb.dirent_table_off.get(),
+        dirent_count.into(),
+        DIRENT_SIZE,
+        len,
+    )?;
+    let names = table(Table::Names, sb.names_off.get(), sb.names_len.get(), 1, len)?;
     let tables = Tables {
-        inodes: table(
-            Table::Inodes,
-            sb.inode_table_off.get(),
-            inode_count.into(),
-            INODE_SIZE,
-            len,
-        )?,
-        dirents: table(
-            Table::Entries,
-            sb.dirent_table_off.get(),
-            dirent_count.into(),
-            DIRENT_SIZE,
-            len,
-        )?,
-        names: table(Table::Names, sb.names_off.get(), sb.names_len.get(), 1, len)?,
         meta,
+        inodes: inodes.start,
+        inode_count: inode_count.into(),
+        dirents: dirents.start,
+        entry_count: dirent_count.into(),
+        names,
     };
     if u64::from(sb.root_ino.get()) != ROOT_INO {
         return Err(Problem::RootIno(sb.root_ino.get().into()).into());
