@@ -7,12 +7,17 @@ use alloc::vec::Vec;
 use core::sync::atomic::AtomicU8;
 
 use drivers::BlockDevice;
+use pagecache::{CachedDevice, PageCache};
 use vfs::{Errno, FileSystem, FsType, Inode, MountContext, StatFs, VfsResult, parse_options};
 
 use crate::format::{MAGIC, NAME_MAX, ROOT_INO};
 use crate::image::Image;
 use crate::inode::{CRC_UNKNOWN, RofsInode};
 use crate::mem;
+
+/// Page-cache budget of a mount made with [`RofsFs::mount`] (a private
+/// cache, for host tools that mount one image).
+const HOST_CACHE_BYTES: usize = 16 << 20;
 
 /// The "rofs" filesystem type: mounts the image on the source block device
 /// (ENOTBLK without one).
@@ -25,7 +30,11 @@ impl FsType for RofsType {
 
     fn create(&self, ctx: &MountContext) -> VfsResult<Arc<dyn FileSystem>> {
         let device = ctx.source.device().ok_or(Errno::ENOTBLK)?;
-        let fs: Arc<dyn FileSystem> = RofsFs::mount(device.clone(), &ctx.options)?;
+        let cached = ctx
+            .cache
+            .attach(&ctx.source.describe(), device.clone())
+            .map_err(|_| Errno::EINVAL)?;
+        let fs: Arc<dyn FileSystem> = RofsFs::mount_cached(cached, &ctx.options)?;
         Ok(fs)
     }
 
@@ -42,7 +51,8 @@ pub struct RofsFs {
 
 /// What every inode of a mount shares.
 pub(crate) struct Mounted {
-    pub dev: Arc<dyn BlockDevice>,
+    /// The device, read through the shared page cache.
+    pub dev: Arc<CachedDevice>,
     pub image: Image,
     /// With the `verify` option: per-inode result of the whole-file CRC check.
     pub crc_state: Vec<AtomicU8>,
@@ -56,6 +66,14 @@ impl RofsFs {
     /// checks nothing more there. An image whose tables do not fit in memory
     /// gives ENOMEM.
     pub fn mount(dev: Arc<dyn BlockDevice>, options: &str) -> VfsResult<Arc<RofsFs>> {
+        let cache = PageCache::new(HOST_CACHE_BYTES);
+        let cached = cache.attach("rofs", dev).map_err(|_| Errno::EINVAL)?;
+        RofsFs::mount_cached(cached, options)
+    }
+
+    /// Like [`RofsFs::mount`], reading through a device of a shared page
+    /// cache (what the `"rofs"` type does with the VFS's cache).
+    pub fn mount_cached(dev: Arc<CachedDevice>, options: &str) -> VfsResult<Arc<RofsFs>> {
         let mut verify = false;
         for (key, value) in parse_options(options) {
             match (key, value) {
@@ -66,7 +84,9 @@ impl RofsFs {
                 }
             }
         }
-        let image = Image::load(&*dev)?;
+        // v1/v2 tables are loaded whole and kept: read them past the cache,
+        // which would only hold a second copy.
+        let image = Image::load(&**dev.inner())?;
         let mut crc_state = Vec::new();
         if verify && image.has_data_crc {
             crc_state = mem::vec_with_capacity(image.inode_count.into())?;

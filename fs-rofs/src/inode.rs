@@ -60,7 +60,7 @@ impl RofsInode {
             CRC_BAD => return Err(Errno::EIO),
             _ => {}
         }
-        let computed = file_crc(&*self.mounted.dev, &self.mounted.image, record)?;
+        let computed = file_crc(&**self.mounted.dev.inner(), &self.mounted.image, record)?;
         if computed == record.data_crc32 {
             state.store(CRC_GOOD, Ordering::Release);
             Ok(())
@@ -157,7 +157,9 @@ impl Inode for RofsInode {
             .block_offset(record.start)
             .and_then(|base| base.checked_add(offset))
             .ok_or(Errno::EIO)?;
-        read_bytes(&*self.mounted.dev, at, &mut buf[..n]).map_err(RofsError::from)?;
+        // Straight from the device until read-ahead through the page cache
+        // lands (a FileHandle per open file).
+        read_bytes(&**self.mounted.dev.inner(), at, &mut buf[..n]).map_err(RofsError::from)?;
         Ok(n)
     }
 

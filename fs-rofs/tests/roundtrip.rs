@@ -565,10 +565,13 @@ fn round_trip_v1() {
 fn mount_through_constructor() {
     let bytes = small_tree(Format::V2, 4096);
     let device = disk(bytes);
-    let ctx = |source, options: &str| vfs::MountContext {
-        source,
-        options: options.to_string(),
-        clock: Arc::new(vfs::FixedClock::default()),
+    let ctx = |source, options: &str| {
+        vfs::MountContext::new(
+            source,
+            options,
+            Arc::new(vfs::FixedClock::default()),
+            pagecache::PageCache::new(1 << 20),
+        )
     };
     let dev_source = || vfs::MountSource::Device {
         name: "/dev/vblk0".into(),
