@@ -3,7 +3,8 @@
 //! Every block filesystem reads through the [`BlockDevice`] trait, so the same
 //! ROFS reader runs over virtio-blk in the guest, a [`RamDisk`] in tests and a
 //! [`FileDisk`] (feature `std`) in the host tools. The `virtio` feature adds the
-//! virtio-blk driver used by the kernel.
+//! virtio-blk driver used by the kernel, and the virtio-fs device
+//! ([`virtio_fs`]), which carries FUSE messages through [`FuseTransport`].
 //!
 //! This crate depends on no other crate of the project.
 
@@ -18,13 +19,18 @@ extern crate std;
 
 #[cfg(feature = "std")]
 mod filedisk;
+mod fuse_transport;
 mod ramdisk;
 #[cfg(feature = "virtio")]
 #[allow(unsafe_code)]
 pub mod virtio;
+#[cfg(feature = "virtio")]
+#[allow(unsafe_code)]
+pub mod virtio_fs;
 
 #[cfg(feature = "std")]
 pub use filedisk::FileDisk;
+pub use fuse_transport::{FuseTransport, TransportError};
 pub use ramdisk::RamDisk;
 
 use alloc::vec::Vec;
