@@ -13,6 +13,7 @@ use fs_virtiofs::proto::{OUT_HEADER_LEN, Opcode};
 use fs_virtiofs::{FuseTransport, TransportError, VirtioFsType};
 use vfs::{Clock, MountFlags, Timespec, Vfs};
 
+#[allow(unused_imports)]
 pub use server::{Config, FakeServer};
 
 /// A clock that stands still until a test moves it.
