@@ -11,14 +11,16 @@ use libfuzzer_sys::fuzz_target;
 use zerocopy::FromBytes;
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok((header, rest)) = OutHeader::read_from_prefix(data) {
-        if let Some(numbers) = rest.get(..12) {
-            let received = u32::from_le_bytes(numbers[..4].try_into().unwrap()) as usize;
-            let capacity = u32::from_le_bytes(numbers[4..8].try_into().unwrap()) as usize;
-            let unique = u64::from(u32::from_le_bytes(numbers[8..].try_into().unwrap()));
-            if let Ok(body) = check_reply(&header, received, capacity, unique) {
-                assert!(body + 16 == received && received <= capacity);
-            }
+    if let Ok((header, rest)) = OutHeader::read_from_prefix(data)
+        && let Some(numbers) = rest.get(..12)
+    {
+        let word = |i: usize| {
+            u32::from_le_bytes([numbers[i], numbers[i + 1], numbers[i + 2], numbers[i + 3]])
+        };
+        let (received, capacity) = (word(0) as usize, word(4) as usize);
+        let unique = u64::from(word(8));
+        if let Ok(body) = check_reply(&header, received, capacity, unique) {
+            assert!(body + 16 == received && received <= capacity);
         }
     }
     let mut cookies = 0;
