@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod server;
+mod server_ops;
 
 use std::sync::Arc;
 use std::sync::Mutex;
