@@ -33,6 +33,8 @@ mod mmio;
 mod pci;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod transport_tests;
 
 use alloc::string::String;
 use core::hint::spin_loop;

@@ -47,17 +47,20 @@ pub fn pci_transport<H: Hal, C: ConfigurationAccess>(
     if device != PCI_DEVICE_ID {
         return Err(VirtioPciError::InvalidDeviceId(device));
     }
-    let mut root = PciRoot::new(StandInId {
-        inner: access,
-        function,
-    });
+    let mut root = PciRoot::new(StandInId::new(access, function));
     PciTransport::new::<H, _>(&mut root, function)
 }
 
 /// Configuration access that reports [`STAND_IN_ID`] as `function`'s device id.
-struct StandInId<C> {
+pub(super) struct StandInId<C> {
     inner: C,
     function: DeviceFunction,
+}
+
+impl<C> StandInId<C> {
+    pub(super) fn new(inner: C, function: DeviceFunction) -> Self {
+        StandInId { inner, function }
+    }
 }
 
 impl<C: ConfigurationAccess> ConfigurationAccess for StandInId<C> {

@@ -14,7 +14,7 @@ use zerocopy::{FromBytes, Immutable, IntoBytes};
 
 use super::*;
 
-struct TestHal;
+pub(super) struct TestHal;
 
 fn layout(pages: usize) -> Layout {
     Layout::from_size_align(pages.max(1) * PAGE_SIZE, PAGE_SIZE).unwrap()
