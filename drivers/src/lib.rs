@@ -4,7 +4,7 @@
 //! ROFS reader runs over virtio-blk in the guest, a [`RamDisk`] in tests and a
 //! [`FileDisk`] (feature `std`) in the host tools. The `virtio` feature adds the
 //! virtio-blk driver used by the kernel, and the virtio-fs device
-//! ([`virtio_fs`]), which carries FUSE messages through [`FuseTransport`].
+//! (`virtio_fs`), which carries FUSE messages through [`FuseTransport`].
 //!
 //! This crate depends on no other crate of the project.
 

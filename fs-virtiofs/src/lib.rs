@@ -2,10 +2,10 @@
 //! (`no_std` + `alloc`).
 //!
 //! The host runs a FUSE server (QEMU's `virtiofsd`) on a directory; the
-//! guest's [`drivers::virtio_fs`](https://docs.rs/) device carries FUSE
-//! messages to it. This crate speaks the protocol ([`proto`], version 7.31)
-//! over any [`FuseTransport`], so host tests run it against an in-process
-//! server on a temporary directory.
+//! guest's virtio-fs device (`drivers::virtio_fs`, feature `virtio`) carries
+//! FUSE messages to it. This crate speaks the protocol ([`proto`], version
+//! 7.31) over any [`FuseTransport`], so host tests run it against an
+//! in-process server on a temporary directory.
 //!
 //! - [`VirtioFsType`] is the `virtiofs` filesystem type: the mount source is
 //!   a device tag (`mount -t virtiofs share /mnt`). Each mount of a tag
@@ -27,10 +27,16 @@
 //! # Cache policy
 //! Attributes are kept for the `attr_valid` time the server grants, on the
 //! mount's clock, and dropped early on any local change (see
-//! `attr_cache`). Names are the VFS's to cache. File data is not cached
-//! yet: every read goes to the server. The shared page cache will hold it,
-//! keyed by node, kept while the server's `FOPEN_KEEP_CACHE` allows or
-//! until the file's size or mtime changes, as Linux's FUSE does.
+//! `attr_cache`). File data is not cached yet: every read goes to the
+//! server. The shared page cache will hold it, keyed by node, kept while the
+//! server's `FOPEN_KEEP_CACHE` allows or until the file's size or mtime
+//! changes, as Linux's FUSE does.
+//!
+//! Names are the VFS's to cache, and today it keeps them (positive and
+//! negative) until the guest itself changes them: `entry_valid` is not
+//! honoured, so a name the host adds, removes or renames behind a name the
+//! guest already looked up is not seen until that dentry goes. Listings and
+//! file contents always show the host's current state.
 
 #![no_std]
 #![forbid(unsafe_code)]
