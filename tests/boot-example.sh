@@ -57,7 +57,7 @@ echo
 # isa-debug-exit: the kernel's exit code c gives QEMU status (c << 1) | 1.
 # 0 would be a triple fault, 124 the timeout.
 if [ "$status" -ne 1 ]; then
-    echo "FAILED: QEMU exited with status $status (kernel exit code $(( status >> 1 )) if odd; see kernel/src/main.rs)"
+    echo "FAILED: QEMU exited with status $status (kernel exit code $(( status >> 1 )) if odd; see the exit codes in init/src/lib.rs)"
     exit 1
 fi
 if ! tr -d '\r' < "$LOG" | grep -qx hello; then

@@ -1,10 +1,9 @@
 //! virtio-blk over the `virtio-drivers` crate, for the kernel.
 //!
 //! Discovery covers the two QEMU x86 machines the kernel boots on:
-//! - PCI (q35, pc): [`probe_pci`] walks bus 0 through the legacy 0xCF8/0xCFC
-//!   configuration ports (the virtio capabilities live in the first 256
-//!   bytes, so ECAM is not needed), assigns memory BARs that firmware left
-//!   unassigned (qboot assigns none) and enables the device.
+//! - PCI (q35, pc): [`probe_pci`] claims every virtio-blk function on bus 0
+//!   through [`crate::pci`] (configuration ports, BAR assignment where
+//!   firmware left none, enabling) and builds a PCI transport for it.
 //! - virtio-mmio (microvm): [`probe_mmio`] checks a range of slots for the
 //!   virtio magic.
 //!
@@ -22,19 +21,16 @@
 
 use alloc::alloc::{Layout, alloc_zeroed, dealloc};
 use alloc::vec::Vec;
-use core::arch::asm;
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use virtio_drivers::device::blk::{SECTOR_SIZE, VirtIOBlk};
 use virtio_drivers::transport::mmio::{MmioTransport, VirtIOHeader};
-use virtio_drivers::transport::pci::bus::{
-    BarInfo, Command, ConfigurationAccess, DeviceFunction, MemoryBarType, PciRoot,
-};
 use virtio_drivers::transport::pci::{PciTransport, virtio_device_type};
 use virtio_drivers::transport::{DeviceType, SomeTransport, Transport};
 use virtio_drivers::{BufferDirection, Hal, PAGE_SIZE, PhysAddr};
 
+use crate::pci::PciBus;
 use crate::{BlockDevice, BlockError, check_request};
 
 /// Upper bound on one request when the device sets no `size_max`. Big enough
@@ -290,72 +286,9 @@ pub unsafe fn probe_mmio(base: usize, stride: usize, count: usize) -> Vec<Virtio
     found
 }
 
-/// PCI configuration access through the legacy 0xCF8/0xCFC ports.
-pub struct PortIoCam;
-
-const PCI_CONFIG_ADDRESS: u16 = 0xCF8;
-const PCI_CONFIG_DATA: u16 = 0xCFC;
-
-impl PortIoCam {
-    fn select(device_function: DeviceFunction, register_offset: u8) {
-        let address = 0x8000_0000u32
-            | (u32::from(device_function.bus) << 16)
-            | (u32::from(device_function.device & 0x1f) << 11)
-            | (u32::from(device_function.function & 0x7) << 8)
-            | u32::from(register_offset & 0xfc);
-        // SAFETY: writing the PCI configuration address port selects a register; no memory effects.
-        unsafe {
-            asm!("out dx, eax", in("dx") PCI_CONFIG_ADDRESS, in("eax") address,
-                 options(nomem, nostack, preserves_flags))
-        };
-    }
-}
-
-impl ConfigurationAccess for PortIoCam {
-    fn read_word(&self, device_function: DeviceFunction, register_offset: u8) -> u32 {
-        Self::select(device_function, register_offset);
-        let value: u32;
-        // SAFETY: reads the selected configuration register; no memory effects.
-        unsafe {
-            asm!("in eax, dx", out("eax") value, in("dx") PCI_CONFIG_DATA,
-                 options(nomem, nostack, preserves_flags))
-        };
-        value
-    }
-
-    fn write_word(&mut self, device_function: DeviceFunction, register_offset: u8, data: u32) {
-        Self::select(device_function, register_offset);
-        // SAFETY: writes the selected configuration register of a device we own.
-        unsafe {
-            asm!("out dx, eax", in("dx") PCI_CONFIG_DATA, in("eax") data,
-                 options(nomem, nostack, preserves_flags))
-        };
-    }
-
-    unsafe fn unsafe_clone(&self) -> Self {
-        PortIoCam
-    }
-}
-
-/// Whether a PCI host bridge answers on the legacy configuration ports.
-pub fn pci_present() -> bool {
-    let df = DeviceFunction {
-        bus: 0,
-        device: 0,
-        function: 0,
-    };
-    let id = PortIoCam.read_word(df, 0);
-    id != 0xFFFF_FFFF && id != 0
-}
-
 /// Find virtio-blk devices on PCI bus 0. Memory BARs that are unassigned, or
 /// outside the identity map (at or above `window_end`), are placed in
 /// `[window_start, window_end)` above any BAR firmware already put there.
-///
-/// Changing a device's decode bits makes QEMU rebuild its memory map, which is
-/// slow under TCG, so each virtio device is switched off once while its BARs
-/// are sized and placed, and other devices' BARs are only sized when a BAR
-/// has to be placed (with qboot, whose devices all have decoding off).
 ///
 /// # Safety
 /// `[window_start, window_end)` must be free physical address space routed to
@@ -363,39 +296,28 @@ pub fn pci_present() -> bool {
 /// `window_end`.
 pub unsafe fn probe_pci(window_start: u64, window_end: u64) -> Vec<VirtioBlk> {
     let mut found = Vec::new();
-    if !pci_present() {
+    // SAFETY: the caller makes the promise `PciBus::scan` asks for.
+    let Some(mut bus) = (unsafe { PciBus::scan(window_start, window_end) }) else {
         return found;
-    }
-    let mut root = PciRoot::new(PortIoCam);
-    let devices: Vec<_> = root.enumerate_bus(0).collect();
-    let mut cursor: Option<u64> = None;
-
-    for (df, info) in &devices {
-        if virtio_device_type(info) != Some(DeviceType::Block) {
-            continue;
-        }
-        let df = *df;
+    };
+    let blocks: Vec<_> = bus
+        .functions()
+        .iter()
+        .filter(|(_, info)| virtio_device_type(info) == Some(DeviceType::Block))
+        .map(|(df, _)| *df)
+        .collect();
+    for df in blocks {
         let location = Location::Pci {
             bus: df.bus,
             device: df.device,
             function: df.function,
         };
-        let (_, command) = root.get_status_command(df);
-        let decode = Command::IO_SPACE | Command::MEMORY_SPACE;
-        if command.intersects(decode) {
-            root.set_command(df, command - decode);
-        }
-        if needs_placement(&mut root, df, window_end) {
-            let cursor = cursor.get_or_insert_with(|| {
-                firmware_bar_end(&mut root, &devices, window_start, window_end)
-            });
-            if !assign_bars(&mut root, df, cursor, window_end) {
-                log::warn!("virtio-blk at {location}: no room for its BARs");
-                continue;
-            }
-        }
-        let transport = PciTransport::new::<IdentityHal, _>(&mut root, df);
-        root.set_command(df, command | decode | Command::BUS_MASTER);
+        let Ok(claimed) = bus.claim(df) else {
+            log::warn!("virtio-blk at {location}: no room for its BARs");
+            continue;
+        };
+        let transport = PciTransport::new::<IdentityHal, _>(bus.root(), df);
+        bus.enable(claimed);
         match transport {
             Ok(transport) => {
                 if let Some(blk) = VirtioBlk::new(transport.into(), location) {
@@ -406,93 +328,4 @@ pub unsafe fn probe_pci(window_start: u64, window_end: u64) -> Vec<VirtioBlk> {
         }
     }
     found
-}
-
-/// Whether a memory BAR of `df` is unassigned or outside the identity map.
-fn needs_placement(root: &mut PciRoot<PortIoCam>, df: DeviceFunction, end: u64) -> bool {
-    let Ok(bars) = root.bars(df) else {
-        return false;
-    };
-    bars.iter()
-        .flatten()
-        .any(|bar| match bar.memory_address_size() {
-            Some((address, size)) => size != 0 && !bar_in_map(address, size, end),
-            None => false,
-        })
-}
-
-fn bar_in_map(address: u64, size: u64, end: u64) -> bool {
-    address != 0 && address.checked_add(size).is_some_and(|e| e <= end)
-}
-
-/// The end of the highest BAR any device already has in the window.
-fn firmware_bar_end(
-    root: &mut PciRoot<PortIoCam>,
-    devices: &[(
-        DeviceFunction,
-        virtio_drivers::transport::pci::bus::DeviceFunctionInfo,
-    )],
-    start: u64,
-    end: u64,
-) -> u64 {
-    let mut cursor = start;
-    for (df, _) in devices {
-        if let Ok(bars) = root.bars(*df) {
-            for (addr, size) in bars
-                .iter()
-                .flatten()
-                .filter_map(BarInfo::memory_address_size)
-            {
-                if addr >= start && addr < end {
-                    cursor = cursor.max(addr.saturating_add(size));
-                }
-            }
-        }
-    }
-    cursor
-}
-
-/// Give every memory BAR of `df` that needs one an address from the window.
-/// False if the window is too small.
-fn assign_bars(
-    root: &mut PciRoot<PortIoCam>,
-    df: DeviceFunction,
-    cursor: &mut u64,
-    end: u64,
-) -> bool {
-    let Ok(bars) = root.bars(df) else {
-        return false;
-    };
-    for (index, bar) in bars.iter().enumerate() {
-        let Some(BarInfo::Memory {
-            address_type,
-            address,
-            size,
-            ..
-        }) = bar
-        else {
-            continue;
-        };
-        let (address, size) = (*address, *size);
-        if bar_in_map(address, size, end) || size == 0 {
-            continue;
-        }
-        // BARs are naturally aligned to their (power-of-two) size.
-        let Some(base) = cursor.checked_next_multiple_of(size.max(16)) else {
-            return false;
-        };
-        let Some(next) = base.checked_add(size).filter(|&n| n <= end) else {
-            return false;
-        };
-        let index = index as u8;
-        match address_type {
-            MemoryBarType::Width64 => root.set_bar_64(df, index, base),
-            _ => match u32::try_from(base) {
-                Ok(base32) => root.set_bar_32(df, index, base32),
-                Err(_) => return false,
-            },
-        }
-        *cursor = next;
-    }
-    true
 }

@@ -103,7 +103,7 @@ fn report(vector: usize, frame: &InterruptStackFrame, error: Option<u64>) -> ! {
             }
         );
     }
-    arch::exit(crate::EXIT_PANIC)
+    arch::exit(init::EXIT_PANIC)
 }
 
 macro_rules! handlers {

@@ -3,7 +3,7 @@
 
 use log::{Level, LevelFilter, Metadata, Record};
 
-use crate::cmdline::LogLevel;
+use init::LogLevel;
 
 struct SerialLogger;
 

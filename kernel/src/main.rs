@@ -30,10 +30,14 @@
 //! failed (not ROFS, corrupt), 4 kernel panic or CPU exception, 5 bad kernel
 //! command line. QEMU status 0 would be a triple fault.
 //!
-//! # Command line
-//! See [`cmdline`] for the grammar (`test`, `bench`, `run=`, `log=`,
-//! `vfs.fstab=`), [`fstab`] for mount tables and [`mounts`] for how the root
-//! is mounted.
+//! # What lives where
+//! This crate is the hardware: `boot` (PVH entry, page tables, long mode),
+//! `pvh` (boot information), `heap`, `idt` (exceptions), `serial` and
+//! `logger` (console), `time` (TSC clock), the disk probe below, and
+//! `platform` (the [`init::Platform`] it hands over). Everything after boot
+//! (command line, mount tables, mounting, the shell, the in-guest suites and
+//! the benchmark) is the `init` crate, which `kernel_main` calls once the
+//! disks and devfs exist.
 //!
 //! # Clock
 //! `time::now_ns()` is the TSC since kernel entry, calibrated against the PIT.
@@ -47,18 +51,13 @@
 extern crate alloc;
 
 mod arch;
-mod bench;
 mod boot;
-mod cmdline;
-mod fstab;
 mod heap;
 mod idt;
 mod logger;
-mod mounts;
+mod platform;
 mod pvh;
-mod selftest;
 mod serial;
-mod shell;
 mod time;
 
 use alloc::format;
@@ -66,18 +65,11 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 use drivers::BlockDevice;
+use drivers::virtio::VirtioBlk;
 use fs_devfs::DevFs;
-use vfs::Vfs;
+use init::{Disk, EXIT_BAD_CMDLINE, EXIT_PANIC};
 
-use crate::cmdline::Mode;
-use crate::mounts::{Disk, MountEnv};
-
-pub const EXIT_SUCCESS: u32 = 0;
-pub const EXIT_TESTS_FAILED: u32 = 1;
-pub const EXIT_NO_ROOT_DISK: u32 = 2;
-pub const EXIT_ROOT_MOUNT_FAILED: u32 = 3;
-pub const EXIT_PANIC: u32 = 4;
-pub const EXIT_BAD_CMDLINE: u32 = 5;
+use crate::platform::{KernelPlatform, SerialConsole};
 
 /// microvm's virtio-mmio slots.
 const MMIO_BASE: usize = 0xfeb0_0000;
@@ -85,30 +77,6 @@ const MMIO_SLOTS: usize = 24;
 /// Where the kernel may place PCI memory BARs firmware left unassigned:
 /// above q35's ECAM window, below microvm's virtio-mmio / the IOAPIC.
 const PCI_BAR_WINDOW: (u64, u64) = (0xC000_0000, 0xFEB0_0000);
-
-/// The serial console as devfs's /dev/console. Reads never block: they
-/// return the bytes already waiting (0 if none).
-struct SerialConsole;
-
-impl fs_devfs::Console for SerialConsole {
-    fn write(&self, data: &[u8]) {
-        serial::write_bytes(data);
-    }
-
-    fn read(&self, buf: &mut [u8]) -> usize {
-        let mut n = 0;
-        while n < buf.len() {
-            match serial::try_read_byte() {
-                Some(b) => {
-                    buf[n] = b;
-                    n += 1;
-                }
-                None => break,
-            }
-        }
-        n
-    }
-}
 
 fn fail(code: u32, message: &str) -> ! {
     println!("FATAL: {message}");
@@ -135,14 +103,12 @@ extern "C" fn kernel_main(start_info: u64) -> ! {
         Ok(text) => text,
         Err(_) => fail(EXIT_BAD_CMDLINE, "kernel command line is not UTF-8"),
     };
-    let config = match cmdline::parse(cmdline) {
+    // Parsed here, before anything else logs, for `log=`.
+    let config = match init::cmdline::parse(cmdline) {
         Ok(c) => c,
         Err(why) => fail(EXIT_BAD_CMDLINE, &format!("bad kernel command line: {why}")),
     };
     logger::set_level(config.log_level);
-    if config.mode == Mode::Bench {
-        println!("BENCH-INIT");
-    }
     let console_tsc = arch::rdtsc();
     let tsc_hz = time::calibrate();
     let console_us = time::tsc_to_ns(console_tsc) / 1000;
@@ -166,8 +132,19 @@ extern "C" fn kernel_main(start_info: u64) -> ! {
 
     // Devices.
     let probe_start = time::now_ns();
-    let disks = probe_disks();
+    let virtio_disks = probe_disks();
     let probe_ns = time::now_ns() - probe_start;
+    let disks: Vec<Disk> = virtio_disks
+        .iter()
+        .enumerate()
+        .map(|(i, blk)| {
+            let device: Arc<dyn BlockDevice> = blk.clone();
+            Disk {
+                name: format!("vblk{i}"),
+                device,
+            }
+        })
+        .collect();
     let seed =
         arch::rdrand64().unwrap_or_else(|| arch::rdtsc().rotate_left(17) ^ 0x9E37_79B9_7F4A_7C15);
     let devfs = DevFs::new(seed);
@@ -176,90 +153,24 @@ extern "C" fn kernel_main(start_info: u64) -> ! {
         let _ = devfs.add_block_device(&disk.name, disk.device.clone());
     }
 
-    // Filesystems.
-    let vfs = Vfs::new(Arc::new(time::KernelClock));
-    mounts::register_types(&vfs, &devfs);
-    let table = config
-        .fstab
-        .clone()
-        .unwrap_or_else(|| fstab::default_table(heap_bytes));
-    let env = MountEnv {
-        vfs: &vfs,
+    // Everything else is policy.
+    let platform = KernelPlatform {
+        heap_bytes,
+        virtio_disks,
+    };
+    let boot = init::Boot {
+        cmdline,
+        config: &config,
         disks: &disks,
+        devfs: &devfs,
+        probe_ns,
     };
-    let mount_ns = match mounts::mount_table(&env, &table) {
-        Ok(ns) => ns,
-        Err(fatal) => fail(fatal.code, &fatal.message),
-    };
-    mounts::apply_etc_fstab(&env);
-    let boot_ns = time::now_ns();
-    log::info!(
-        "boot done in {}.{:03} ms since kernel entry (disk probe {} us, root mount {} us)",
-        boot_ns / 1_000_000,
-        boot_ns / 1000 % 1000,
-        probe_ns / 1000,
-        mount_ns / 1000
-    );
-
-    match &config.mode {
-        Mode::Test => {
-            let (passed, failed) = selftest::run(&selftest::Env { vfs: &vfs, cmdline });
-            log::info!("tests: {passed} passed, {failed} failed");
-            arch::exit(if failed == 0 {
-                EXIT_SUCCESS
-            } else {
-                EXIT_TESTS_FAILED
-            })
-        }
-        Mode::Bench => {
-            bench::run(&bench::Env {
-                vfs: &vfs,
-                boot_ns,
-                mount_ns,
-                big_file: &config.bench_file,
-            });
-            arch::exit(EXIT_SUCCESS)
-        }
-        Mode::RunScript(path) => {
-            match vfs.read_file(path) {
-                Ok(bytes) => match core::str::from_utf8(&bytes) {
-                    Ok(text) => {
-                        shell::run_script(&vfs, path, text);
-                    }
-                    Err(_) => println!("run: {path}: not a UTF-8 text file"),
-                },
-                Err(e) => println!("run: {path}: {e}"),
-            }
-            arch::exit(EXIT_SUCCESS)
-        }
-        Mode::RunInline(commands) => {
-            shell::run_script(&vfs, "run", commands);
-            arch::exit(EXIT_SUCCESS)
-        }
-        Mode::Shell => {
-            shell::interactive(&vfs);
-            arch::exit(EXIT_SUCCESS)
-        }
-    }
+    arch::exit(init::run(&platform, &boot))
 }
 
-/// The virtio disks, for request statistics.
-static VIRTIO_DISKS: spin::Once<Vec<Arc<drivers::virtio::VirtioBlk>>> = spin::Once::new();
-
-/// Requests and bytes of all virtio disks so far.
-pub fn disk_stats() -> drivers::virtio::Stats {
-    let mut total = drivers::virtio::Stats::default();
-    for disk in VIRTIO_DISKS.get().map(Vec::as_slice).unwrap_or(&[]) {
-        let s = disk.stats();
-        total.requests += s.requests;
-        total.bytes += s.bytes;
-    }
-    total
-}
-
-/// Find the virtio-blk disks (PCI first, then virtio-mmio) and name them
-/// vblk0, vblk1, ... in that order.
-fn probe_disks() -> Vec<Disk> {
+/// Find the virtio-blk disks (PCI first, then virtio-mmio), in the order
+/// they become vblk0, vblk1, ...
+fn probe_disks() -> Vec<Arc<VirtioBlk>> {
     // SAFETY: the boot page tables identity-map the top 1 GiB below 4 GiB
     // uncached, which holds the BAR window and the virtio-mmio slots; on q35/pc
     // that window is PCI address space with nothing else assigned there.
@@ -269,10 +180,7 @@ fn probe_disks() -> Vec<Disk> {
     found.extend(unsafe {
         drivers::virtio::probe_mmio(MMIO_BASE, drivers::virtio::MMIO_SLOT_SIZE, MMIO_SLOTS)
     });
-    let mut disks = Vec::new();
-    let mut virtio_disks = Vec::new();
-    for (i, blk) in found.into_iter().enumerate() {
-        let name = format!("vblk{i}");
+    for (i, blk) in found.iter().enumerate() {
         let kib = blk.size_bytes() >> 10;
         let ro = if blk.is_read_only() {
             ", read-only"
@@ -280,21 +188,16 @@ fn probe_disks() -> Vec<Disk> {
             ""
         };
         log::info!(
-            "/dev/{name}: virtio-blk at {}, {} sectors ({kib} KiB{ro}), requests up to {} KiB",
+            "/dev/vblk{i}: virtio-blk at {}, {} sectors ({kib} KiB{ro}), requests up to {} KiB",
             blk.location(),
             blk.num_blocks(),
             blk.max_request_bytes() / 1024
         );
-        let blk = Arc::new(blk);
-        virtio_disks.push(blk.clone());
-        let device: Arc<dyn BlockDevice> = blk;
-        disks.push(Disk { name, device });
     }
-    VIRTIO_DISKS.call_once(|| virtio_disks);
-    if disks.is_empty() {
+    if found.is_empty() {
         log::warn!("no virtio-blk disk found");
     }
-    disks
+    found.into_iter().map(Arc::new).collect()
 }
 
 #[panic_handler]

@@ -1,5 +1,5 @@
-//! The COM1 (0x3F8) serial console: `print!`/`println!`, polled input, and the
-//! devfs console device.
+//! The COM1 (0x3F8) serial console: the kernel's own `print!`/`println!`
+//! (boot messages, log lines, panics) and polled input.
 
 use core::fmt::{self, Write};
 
@@ -49,16 +49,6 @@ pub fn try_read_byte() -> Option<u8> {
         Some(inb(COM1))
     } else {
         None
-    }
-}
-
-/// Wait for one byte of input.
-pub fn read_byte() -> u8 {
-    loop {
-        if let Some(b) = try_read_byte() {
-            return b;
-        }
-        core::hint::spin_loop();
     }
 }
 

@@ -20,6 +20,8 @@ pub struct BuildArgs {
     pub dir: Option<PathBuf>,
     /// Leave out the empty `/dev` and `/tmp` added for the kernel's default mounts.
     pub no_mount_points: bool,
+    /// Append a dm-verity tree (`--verity`), made this way.
+    pub verity: Option<crate::verity::TreeOptions>,
 }
 
 /// Directories the kernel's default fstab mounts on (devfs, ramfs). A read-only
@@ -64,7 +66,7 @@ pub fn run(args: &BuildArgs) -> Result<(), String> {
         default_mtime,
     };
     let builder = feed(&plan, opts)?;
-    let summary = write_image(builder, &args.output)?;
+    let summary = write_image(builder, &args.output, args.verity.as_ref())?;
     eprintln!(
         "mkimage: wrote {} ({} bytes: {} files, {} directories, {} symlinks, {} data bytes, {} deduplicated)",
         args.output.display(),
@@ -129,7 +131,11 @@ fn feed(plan: &Plan, opts: BuildOptions) -> Result<ImageBuilder, String> {
 
 /// Write to a temporary name beside `output` and rename at the end, so a
 /// failed build never leaves a half-written image under the real name.
-fn write_image(builder: ImageBuilder, output: &Path) -> Result<ImageSummary, String> {
+fn write_image(
+    builder: ImageBuilder,
+    output: &Path,
+    verity: Option<&crate::verity::TreeOptions>,
+) -> Result<ImageSummary, String> {
     let mut partial = output.as_os_str().to_owned();
     partial.push(".partial");
     let partial = PathBuf::from(partial);
@@ -151,10 +157,18 @@ fn write_image(builder: ImageBuilder, output: &Path) -> Result<ImageSummary, Str
                 .map_err(|e| format!("writing '{}': {e}", output.display()))?;
             Ok(summary)
         });
+    drop(out);
+    // The tree covers the finished image, so it is added before the rename.
+    let result = result.and_then(|mut summary| {
+        if let Some(opts) = verity {
+            let tree = crate::verity::append_to_new_image(&partial, opts)?;
+            summary.image_bytes = tree.data_bytes() + tree.appendix_bytes();
+        }
+        Ok(summary)
+    });
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    drop(out);
     match result {
         Ok(summary) => {
             fs::rename(&partial, output)

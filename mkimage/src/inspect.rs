@@ -29,10 +29,11 @@ fn open_disk(image: &Path) -> Result<Arc<dyn BlockDevice>, CliError> {
     Ok(Arc::new(disk))
 }
 
-/// Mount `image` with the ROFS reader; a refused image is explained with
-/// the reader's own diagnosis.
-fn mount(image: &Path) -> Result<Arc<RofsFs>, CliError> {
-    let disk = open_disk(image)?;
+/// Mount `image` with the ROFS reader (through the verifying device when a
+/// root hash is given); a refused image is explained with the reader's own
+/// diagnosis.
+fn mount(image: &Path, root_hash: Option<&str>) -> Result<Arc<RofsFs>, CliError> {
+    let disk = crate::verity::data_device(image, open_disk(image)?, root_hash)?;
     RofsFs::mount(disk.clone(), "").map_err(|errno| {
         let why = match fs_rofs::inspect(disk.as_ref()) {
             Err(e) => e.to_string(),
@@ -135,8 +136,14 @@ fn join(dir: &str, name: &str) -> String {
     }
 }
 
-pub fn ls(image: &Path, path: &str, recursive: bool, long: bool) -> Result<(), CliError> {
-    let fs = mount(image)?;
+pub fn ls(
+    image: &Path,
+    root_hash: Option<&str>,
+    path: &str,
+    recursive: bool,
+    long: bool,
+) -> Result<(), CliError> {
+    let fs = mount(image, root_hash)?;
     let path = normalize(path);
     let inode = resolve(&fs, image, &path, false)?;
     let out = io::stdout();
@@ -211,12 +218,12 @@ fn print_entry(
     writeln!(
         out,
         "{} {:>3} {:>5} {:>5} {:>10} {} {shown}{link}",
-        vfs::mode_string(stat.mode),
+        statfmt::mode_string(stat.mode),
         stat.nlink,
         stat.uid,
         stat.gid,
         stat.size,
-        vfs::UtcTime::from_unix(stat.mtime.sec),
+        statfmt::UtcTime::from_unix(stat.mtime.sec),
     )
     .map_err(CliError::from_stdout)
 }
@@ -226,8 +233,8 @@ fn normalize(path: &str) -> String {
     format!("/{}", parts.join("/"))
 }
 
-pub fn cat(image: &Path, path: &str) -> Result<(), CliError> {
-    let fs = mount(image)?;
+pub fn cat(image: &Path, root_hash: Option<&str>, path: &str) -> Result<(), CliError> {
+    let fs = mount(image, root_hash)?;
     let path = normalize(path);
     let inode = resolve(&fs, image, &path, true)?;
     if inode.file_type() != FileType::Regular {
@@ -274,8 +281,13 @@ struct Extractor<'a> {
     dir_fixups: Vec<(PathBuf, Stat)>,
 }
 
-pub fn extract(image: &Path, dest: &Path) -> Result<(), CliError> {
-    let fs = mount(image)?;
+/// Extract the whole image into `dest`. An image whose directories hold
+/// names no host directory can (v1 allows two entries with one name, and
+/// names that read the same once decoded) is refused before anything is
+/// written, with one line per clash.
+pub fn extract(image: &Path, root_hash: Option<&str>, dest: &Path) -> Result<(), CliError> {
+    let fs = mount(image, root_hash)?;
+    refuse_name_clashes(image)?;
     let root = fs.root().map_err(|e| errno_msg(image, "/", e))?;
     match fs::create_dir(dest) {
         Ok(()) => {}
@@ -302,6 +314,23 @@ pub fn extract(image: &Path, dest: &Path) -> Result<(), CliError> {
         set_mode_and_time(path, stat).map_err(|e| host_err(path, e))?;
     }
     Ok(())
+}
+
+fn refuse_name_clashes(image: &Path) -> Result<(), CliError> {
+    let info = fs_rofs::inspect(open_disk(image)?.as_ref())
+        .map_err(|e| CliError::msg(format!("{}: {e}", image.display())))?;
+    if info.name_clashes.is_empty() {
+        return Ok(());
+    }
+    let mut message = format!(
+        "{}: cannot extract: {} name clash(es), nothing written",
+        image.display(),
+        info.name_clashes.len()
+    );
+    for clash in &info.name_clashes {
+        message.push_str(&format!("\n  {clash}"));
+    }
+    Err(CliError::msg(message))
 }
 
 fn host_err(path: &Path, e: io::Error) -> CliError {
@@ -412,7 +441,8 @@ pub fn info(image: &Path) -> Result<(), CliError> {
     let info = fs_rofs::inspect(disk.as_ref())
         .map_err(|e| CliError::msg(format!("{}: {e}", image.display())))?;
     let mut out = io::stdout().lock();
-    write!(out, "{}", format_info(&info)).map_err(CliError::from_stdout)
+    write!(out, "{}", format_info(&info)).map_err(CliError::from_stdout)?;
+    write!(out, "{}", crate::verity::info_lines(disk.as_ref())).map_err(CliError::from_stdout)
 }
 
 /// `key: value` lines, one per superblock fact.
@@ -439,31 +469,53 @@ fn format_info(info: &fs_rofs::ImageInfo) -> String {
     line("image bytes:", info.image_bytes.to_string());
     line("superblock crc:", crc(info.superblock_crc32));
     line("metadata crc:", crc(info.metadata_crc32));
+    for clash in &info.name_clashes {
+        line("name clash:", clash.to_string());
+    }
     s
 }
 
-pub fn verify(image: &Path) -> Result<(), CliError> {
+pub fn verify(image: &Path, root_hash: Option<&str>) -> Result<(), CliError> {
     let disk = open_disk(image)?;
+    let tree = crate::verity::check(&disk, root_hash)?;
+    let mut problems: Vec<String> = Vec::new();
+    let mut lines = Vec::new();
     match fs_rofs::verify(disk.as_ref()) {
-        Ok(report) => {
-            let mut out = io::stdout().lock();
-            writeln!(
-                out,
-                "{}: OK (format v{}, {} inodes, {} files with {} bytes checked against their CRC32)",
-                image.display(),
-                report.info.version,
-                report.info.inodes,
-                report.files_checked,
-                report.bytes_checked
-            )
-            .map_err(CliError::from_stdout)
-        }
-        Err(problems) => {
-            let mut message = format!("{}: {} problem(s) found", image.display(), problems.len());
-            for problem in &problems {
-                message.push_str(&format!("\n  {problem}"));
-            }
-            Err(CliError::msg(message))
-        }
+        Ok(report) => lines.push(format!(
+            "{}: OK (format v{}, {} inodes, {} files with {} bytes checked against their CRC32)",
+            image.display(),
+            report.info.version,
+            report.info.inodes,
+            report.files_checked,
+            report.bytes_checked
+        )),
+        Err(found) => problems.extend(found.iter().map(ToString::to_string)),
     }
+    match tree {
+        crate::verity::TreeCheck::None => {}
+        crate::verity::TreeCheck::Good {
+            root,
+            data_blocks,
+            hash_blocks,
+        } => {
+            lines.push(format!(
+                "{}: dm-verity tree OK ({data_blocks} data blocks and {hash_blocks} hash blocks verified)",
+                image.display()
+            ));
+            lines.push(format!("root hash: {}", drivers::verity::Hex(&root)));
+        }
+        crate::verity::TreeCheck::Bad(found) => problems.extend(found),
+    }
+    if problems.is_empty() {
+        let mut out = io::stdout().lock();
+        for line in lines {
+            writeln!(out, "{line}").map_err(CliError::from_stdout)?;
+        }
+        return Ok(());
+    }
+    let mut message = format!("{}: {} problem(s) found", image.display(), problems.len());
+    for problem in &problems {
+        message.push_str(&format!("\n  {problem}"));
+    }
+    Err(CliError::msg(message))
 }

@@ -13,6 +13,7 @@ mod build;
 mod inspect;
 mod manifest;
 mod plan;
+mod verity;
 
 use std::collections::HashMap;
 use std::io;
@@ -67,6 +68,20 @@ enum Command {
         /// manifest has none.
         #[arg(long)]
         no_mount_points: bool,
+        /// Append a dm-verity hash tree (veritysetup's format) and print its root hash.
+        #[arg(long)]
+        verity: bool,
+        #[command(flatten)]
+        tree: verity::TreeOptions,
+    },
+    /// Append a dm-verity hash tree to an existing image and print its root hash.
+    Verity {
+        image: PathBuf,
+        #[command(flatten)]
+        tree: verity::TreeOptions,
+        /// Replace the tree of an image that already has one.
+        #[arg(long)]
+        force: bool,
     },
     /// List a directory of an image (or one entry).
     Ls {
@@ -79,15 +94,39 @@ enum Command {
         /// Long format: mode, links, uid, gid, size, mtime (UTC).
         #[arg(short = 'l')]
         long: bool,
+        #[command(flatten)]
+        root: RootHashArg,
     },
     /// Write one file of an image to stdout (symlinks are followed).
-    Cat { image: PathBuf, path: String },
+    Cat {
+        image: PathBuf,
+        path: String,
+        #[command(flatten)]
+        root: RootHashArg,
+    },
     /// Copy the whole tree of an image into a host directory.
-    Extract { image: PathBuf, dir: PathBuf },
-    /// Print the superblock, counts and sizes.
+    Extract {
+        image: PathBuf,
+        dir: PathBuf,
+        #[command(flatten)]
+        root: RootHashArg,
+    },
+    /// Print the superblock, counts and sizes (and the dm-verity tree's).
     Info { image: PathBuf },
-    /// Check all structure and checksums; exits 1 naming each problem.
-    Verify { image: PathBuf },
+    /// Check all structure and checksums, and every block against the
+    /// dm-verity tree when there is one; exits 1 naming each problem.
+    Verify {
+        image: PathBuf,
+        #[command(flatten)]
+        root: RootHashArg,
+    },
+}
+
+#[derive(clap::Args)]
+struct RootHashArg {
+    /// Read through the dm-verity tree, trusting only this root hash (64 hex digits).
+    #[arg(long, value_name = "HEX")]
+    root_hash: Option<String>,
 }
 
 /// Why a command failed.
@@ -139,7 +178,15 @@ fn run(cli: Cli) -> Result<(), CliError> {
             block_size,
             dir,
             no_mount_points,
+            verity,
+            tree,
         } => {
+            if !verity && (tree.salt.is_some() || tree.root_hash_file.is_some()) {
+                return Err(CliError::msg("--salt and --root-hash-file need --verity"));
+            }
+            if let Some(salt) = &tree.salt {
+                verity::parse_salt(salt)?;
+            }
             let args = build::BuildArgs {
                 manifest,
                 output,
@@ -151,19 +198,26 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 block_size,
                 dir,
                 no_mount_points,
+                verity: verity.then_some(tree),
             };
             Ok(build::run(&args)?)
         }
+        Command::Verity { image, tree, force } => verity::add_tree(&image, &tree, force),
         Command::Ls {
             image,
             path,
             recursive,
             long,
-        } => inspect::ls(&image, &path, recursive, long),
-        Command::Cat { image, path } => inspect::cat(&image, &path),
-        Command::Extract { image, dir } => inspect::extract(&image, &dir),
+            root,
+        } => inspect::ls(&image, root.root_hash.as_deref(), &path, recursive, long),
+        Command::Cat { image, path, root } => {
+            inspect::cat(&image, root.root_hash.as_deref(), &path)
+        }
+        Command::Extract { image, dir, root } => {
+            inspect::extract(&image, root.root_hash.as_deref(), &dir)
+        }
         Command::Info { image } => inspect::info(&image),
-        Command::Verify { image } => inspect::verify(&image),
+        Command::Verify { image, root } => inspect::verify(&image, root.root_hash.as_deref()),
     }
 }
 

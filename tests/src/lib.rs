@@ -4,10 +4,13 @@
 //!   against (with host-computed checksums), cached under the target dir.
 //! - [`qemu`]: builds the kernel and boots it under QEMU with a timeout,
 //!   streaming the serial console.
+//! - [`host_platform`]: init's `Platform` on the host, so the in-guest
+//!   suites run here with the kernel's own mount code.
 
 #![forbid(unsafe_code)]
 
 pub mod guest_image;
+pub mod host_platform;
 pub mod qemu;
 
 use vfs::{Clock, Timespec};

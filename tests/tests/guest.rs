@@ -1,9 +1,10 @@
 //! The in-guest suites, on the host and under QEMU.
 //!
-//! 1. `host_*`: the very suite the kernel runs (`kernel/src/selftest.rs`,
-//!    compiled here with a host `println!`) against the same VFS stack on the
-//!    host: ROFS from the generated image, ramfs on /tmp, devfs on /dev. Fast,
-//!    and it shows the suite fails when the image is damaged.
+//! 1. `host_*`: the very suite the kernel runs (`init::selftest`) against the
+//!    same VFS stack on the host, mounted by the kernel's own code
+//!    (`init::mount_all` with init's default table): ROFS from the generated
+//!    image as vblk0 on /, devfs on /dev, ramfs on /tmp. Fast, and it shows
+//!    the suite fails when the image is damaged.
 //! 2. `qemu_*`: boot the kernel with `test` on q35 and microvm and check
 //!    every line, the summary and the exit status; then the failure paths: a
 //!    corrupt image, a disk that is not ROFS, no disk, and a `run=` command.
@@ -14,60 +15,17 @@
 //! One generated image (cached under the target dir) serves every boot.
 //! QEMU must be installed (tests/setup.sh); without it these tests fail.
 
-extern crate alloc;
-
-use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use drivers::{BlockDevice, FileDisk};
+use init::selftest::{self, CONSOLE_MARKER};
 use tests::guest_image::{self, GuestImage, ImageSpec};
+use tests::host_platform::HostPlatform;
 use tests::qemu::{self, Boot, Machine, Outcome, status};
-use vfs::{Clock, MountFlags, Vfs};
 
-// --- The kernel's suite and benchmark, compiled for the host. ---
-
-thread_local! {
-    /// Console lines the suite printed on this thread.
-    static CONSOLE: RefCell<String> = const { RefCell::new(String::new()) };
-}
-
-/// The kernel's `println!`, for the included modules: prints and keeps the line.
-macro_rules! guest_println {
-    ($($arg:tt)*) => {{
-        let line = format!($($arg)*);
-        std::println!("[host] {line}");
-        $crate::CONSOLE.with(|c| {
-            let mut c = c.borrow_mut();
-            c.push_str(&line);
-            c.push('\n');
-        });
-    }};
-}
-pub(crate) use guest_println as println;
-
-mod time {
-    use std::sync::OnceLock;
-    use std::time::Instant;
-
-    /// The kernel's monotonic clock, for `bench.rs`.
-    pub fn now_ns() -> u64 {
-        static START: OnceLock<Instant> = OnceLock::new();
-        START.get_or_init(Instant::now).elapsed().as_nanos() as u64
-    }
-}
-
-#[path = "../../kernel/src/selftest.rs"]
-#[allow(dead_code)]
-mod selftest;
-
-#[path = "../../kernel/src/bench.rs"]
-mod bench;
-
-fn take_console() -> String {
-    CONSOLE.with(|c| std::mem::take(&mut *c.borrow_mut()))
-}
+// --- The kernel's suite and benchmark, run on the host. ---
 
 /// devfs console that collects what is written.
 #[derive(Default)]
@@ -82,46 +40,52 @@ impl fs_devfs::Console for CapturedConsole {
     }
 }
 
-/// The kernel's mount layout on the host: ROFS from `image` on /, devfs on
-/// /dev (with vblk0), ramfs on /tmp with `tmp_size` (the kernel gives it half
-/// its heap), the three types registered.
-fn host_vfs(image: &Path, tmp_size: &str) -> (Vfs, Arc<CapturedConsole>) {
-    let clock: Arc<dyn Clock> = Arc::new(tests::HostClock);
-    let vfs = Vfs::new(clock);
-    vfs.register(std::sync::Arc::new(fs_rofs::RofsType))
-        .expect("register rofs");
-    vfs.register(std::sync::Arc::new(fs_ramfs::RamFsType))
-        .expect("register ramfs");
-    vfs.register(std::sync::Arc::new(fs_devfs::DevFsType::Fresh))
-        .expect("register devfs");
+/// Boot as the kernel does, up to the mounts: `image` as vblk0, devfs with
+/// it and a captured console, `cmdline` parsed by init, and init's mount
+/// code with its default table (`/tmp` gets half of `heap_bytes`, as half of
+/// the kernel's heap).
+fn host_boot(
+    image: &Path,
+    heap_bytes: u64,
+    cmdline: &str,
+) -> (HostPlatform, init::Mounted, Arc<CapturedConsole>) {
     let disk: Arc<dyn BlockDevice> = Arc::new(FileDisk::open(image, 512).expect("open image"));
-    let root = fs_rofs::RofsFs::mount(disk.clone(), "").expect("mount image");
-    vfs.mount_fs(root, "/dev/vblk0", "/", MountFlags::RDONLY, "")
-        .expect("mount /");
     let devfs = fs_devfs::DevFs::new(0x1234_5678);
-    devfs.add_block_device("vblk0", disk).expect("add vblk0");
+    devfs
+        .add_block_device("vblk0", disk.clone())
+        .expect("add vblk0");
     let console = Arc::new(CapturedConsole::default());
     devfs.set_console(console.clone());
-    vfs.mount_fs(devfs, "none", "/dev", MountFlags::empty(), "")
-        .expect("mount /dev");
-    vfs.mount(
-        None,
-        "/tmp",
-        "ramfs",
-        MountFlags::empty(),
-        &format!("size={tmp_size}"),
-    )
-    .expect("mount /tmp");
-    (vfs, console)
+    let disks = [init::Disk {
+        name: "vblk0".to_string(),
+        device: disk,
+    }];
+    let config = init::cmdline::parse(cmdline).expect("command line");
+    let platform = HostPlatform::new(heap_bytes);
+    let boot = init::Boot {
+        cmdline,
+        config: &config,
+        disks: &disks,
+        devfs: &devfs,
+        probe_ns: 0,
+    };
+    let mounted = init::mount_all(&platform, &boot)
+        .unwrap_or_else(|fatal| panic!("mount (exit code {}): {}", fatal.code, fatal.message));
+    (platform, mounted, console)
 }
 
+/// As a 64 MiB guest, which the QEMU runs use: /tmp is 31 MiB.
+const SUITE_HEAP: u64 = 62 << 20;
+
 fn run_suite_on_host(image: &GuestImage, cmdline: &str) -> ((u32, u32), String, String) {
-    // As a 64 MiB guest, which the QEMU runs use.
-    let (vfs, console) = host_vfs(&image.path, "31M");
-    take_console();
-    let result = selftest::run(&selftest::Env { vfs: &vfs, cmdline });
+    let (platform, mounted, console) = host_boot(&image.path, SUITE_HEAP, cmdline);
+    let result = selftest::run(&selftest::Env {
+        platform: &platform,
+        vfs: &mounted.vfs,
+        cmdline,
+    });
     let console = String::from_utf8_lossy(&console.0.lock().expect("console lock")).into_owned();
-    (result, take_console(), console)
+    (result, platform.take_output(), console)
 }
 
 // --- Shared, built once per test process. ---
@@ -132,7 +96,7 @@ fn full_image() -> &'static GuestImage {
         let started = Instant::now();
         let image = guest_image::build_cached(&ImageSpec::full(), &cache_dir())
             .expect("build the test image");
-        std::println!(
+        println!(
             "test image {} ({} bytes) ready in {:.1} s",
             image.path.display(),
             image.size,
@@ -181,7 +145,7 @@ fn kernel() -> PathBuf {
 
 fn boot(boot: &Boot) -> Outcome {
     let outcome = qemu::boot(boot).unwrap_or_else(|e| panic!("{}: {e}", boot.name));
-    std::println!(
+    println!(
         "[{}] {} (-accel {})",
         boot.name,
         outcome.describe(),
@@ -228,7 +192,7 @@ fn check_suite_output(machine: &str, outcome: &Outcome) {
         context()
     );
     assert!(
-        outcome.output.contains(selftest::CONSOLE_MARKER),
+        outcome.output.contains(CONSOLE_MARKER),
         "{}: the line written to /dev/console did not reach the serial port",
         context()
     );
@@ -281,10 +245,7 @@ fn host_suite_passes_on_the_generated_image() {
     );
     assert!(passed >= 30);
     assert_eq!(qemu::parse_summary(&lines), Some((passed, failed)));
-    assert!(
-        console.contains(selftest::CONSOLE_MARKER),
-        "console got {console:?}"
-    );
+    assert!(console.contains(CONSOLE_MARKER), "console got {console:?}");
 }
 
 #[test]
@@ -339,16 +300,17 @@ fn host_suite_fails_on_damaged_file_data() {
 #[test]
 fn host_bench_prints_every_figure() {
     let image = small_image();
-    // As the 256 MiB guest tests/guest-bench.sh boots (64 MiB ramfs figures).
-    let (vfs, _) = host_vfs(&image.path, "127M");
-    take_console();
-    bench::run(&bench::Env {
-        vfs: &vfs,
+    // As the 256 MiB guest tests/guest-bench.sh boots (64 MiB ramfs figures):
+    // /tmp is 127 MiB.
+    let (platform, mounted, _) = host_boot(&image.path, 254 << 20, "bench");
+    init::bench::run(&init::bench::Env {
+        platform: &platform,
+        vfs: &mounted.vfs,
         boot_ns: 1_500_000,
         mount_ns: 250_000,
         big_file: "/big.bin",
     });
-    let out = take_console();
+    let out = platform.take_output();
     let results = qemu::parse_results(&out);
     for name in [
         "boot",
@@ -482,7 +444,7 @@ fn qemu_no_disk_is_reported() {
 fn qemu_run_command_prints_a_file() {
     let kernel = kernel();
     let image = small_image();
-    // Quotes group the commands into one word (kernel/src/cmdline.rs).
+    // Quotes group the commands into one word (init/src/cmdline.rs).
     let cmdline = r#"run="cat /hello.txt;ls /links;echo run-done""#;
     let outcome = boot(&Boot::new(
         "run",

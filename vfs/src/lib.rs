@@ -73,7 +73,6 @@
 extern crate alloc;
 
 pub mod backend;
-pub mod display;
 pub mod errno;
 mod file;
 pub mod fstype;
@@ -99,7 +98,6 @@ mod testfs;
 mod tests;
 
 pub use backend::*;
-pub use display::{UtcTime, mode_string};
 pub use errno::{Errno, VfsResult};
 pub use fstype::*;
 pub use types::*;

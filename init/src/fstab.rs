@@ -1,0 +1,301 @@
+//! Mount tables: the kernel command line's `vfs.fstab=` entries
+//! (Unikraft-style `dev:path:fs[:flags[:opts]]`) and `/etc/fstab` (Linux
+//! format). Pure parsing (`cargo test -p init` checks it, random inputs
+//! included).
+
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+
+/// One filesystem to mount.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MountEntry {
+    /// Block-device node such as `/dev/vblk0`, or None (`none`).
+    pub source: Option<String>,
+    /// Absolute mount point.
+    pub target: String,
+    pub fs_type: String,
+    pub read_only: bool,
+    /// Options passed to the filesystem, such as `size=32M`.
+    pub options: String,
+}
+
+/// The table used when the command line gives none: ROFS from the first
+/// virtio disk on `/`, devfs on `/dev`, ramfs on `/tmp`. `/tmp` is limited to
+/// half of `heap_bytes` (as Linux sizes tmpfs), so filling it gives ENOSPC
+/// instead of starving the kernel of memory.
+pub fn default_table(heap_bytes: u64) -> Vec<MountEntry> {
+    let tmp_options = alloc::format!("size={}", (heap_bytes / 2).max(4096));
+    alloc::vec![
+        entry(Some("/dev/vblk0"), "/", "rofs", true, ""),
+        entry(None, "/dev", "devfs", false, ""),
+        entry(None, "/tmp", "ramfs", false, &tmp_options),
+    ]
+}
+
+fn entry(
+    source: Option<&str>,
+    target: &str,
+    fs_type: &str,
+    read_only: bool,
+    options: &str,
+) -> MountEntry {
+    MountEntry {
+        source: source.map(ToString::to_string),
+        target: target.to_string(),
+        fs_type: fs_type.to_string(),
+        read_only,
+        options: options.to_string(),
+    }
+}
+
+/// `vblk0` and `/dev/vblk0` name a device node; `none` (or empty) is no source.
+fn device_source(dev: &str) -> Result<Option<String>, String> {
+    match dev {
+        "" | "none" => Ok(None),
+        d if d.starts_with("/dev/") && d.len() > 5 => Ok(Some(d.to_string())),
+        d if d.starts_with('/') => Err(format!("device `{d}` is not under /dev")),
+        d if d.contains('/') => Err(format!("bad device name `{d}`")),
+        d => Ok(Some(format!("/dev/{d}"))),
+    }
+}
+
+fn check_target(path: &str) -> Result<(), String> {
+    if !path.starts_with('/') {
+        return Err(format!("mount point `{path}` is not an absolute path"));
+    }
+    Ok(())
+}
+
+fn check_fs_type(fs: &str) -> Result<(), String> {
+    if fs.is_empty()
+        || !fs
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        return Err(format!("bad filesystem type `{fs}`"));
+    }
+    Ok(())
+}
+
+/// Parse one command-line entry `dev:path:fs[:flags[:opts]]`.
+///
+/// - `dev`: `vblk0`, `/dev/vblk0`, or `none` for filesystems without a device.
+/// - `path`: the absolute mount point.
+/// - `fs`: `rofs`, `ramfs`, `devfs`, ...
+/// - `flags`: empty, `ro` or `rw` (default: `ro` for rofs, else `rw`).
+/// - `opts`: everything after the fourth `:`, handed to the filesystem
+///   (e.g. `size=32M`).
+pub fn parse_cmdline_entry(text: &str) -> Result<MountEntry, String> {
+    let mut parts = text.splitn(5, ':');
+    let dev = parts.next().unwrap_or("");
+    let (Some(path), Some(fs)) = (parts.next(), parts.next()) else {
+        return Err(format!("`{text}`: expected dev:path:fs[:flags[:opts]]"));
+    };
+    let flags = parts.next().unwrap_or("");
+    let options = parts.next().unwrap_or("");
+    let source = device_source(dev).map_err(|e| format!("`{text}`: {e}"))?;
+    check_target(path).map_err(|e| format!("`{text}`: {e}"))?;
+    check_fs_type(fs).map_err(|e| format!("`{text}`: {e}"))?;
+    let read_only = match flags {
+        "" => fs == "rofs",
+        "ro" => true,
+        "rw" => false,
+        other => return Err(format!("`{text}`: unknown flags `{other}` (use ro or rw)")),
+    };
+    Ok(MountEntry {
+        source,
+        target: path.to_string(),
+        fs_type: fs.to_string(),
+        read_only,
+        options: options.to_string(),
+    })
+}
+
+/// Generic mount options the VFS itself handles or ignores; all others go to
+/// the filesystem.
+const GENERIC_OPTIONS: &[&str] = &[
+    "defaults",
+    "auto",
+    "nouser",
+    "user",
+    "nosuid",
+    "suid",
+    "nodev",
+    "dev",
+    "noexec",
+    "exec",
+    "relatime",
+    "noatime",
+    "atime",
+    "nodiratime",
+    "strictatime",
+    "sync",
+    "async",
+    "nofail",
+];
+
+/// One problem in `/etc/fstab`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FstabError {
+    /// 1-based line number.
+    pub line: usize,
+    pub message: String,
+}
+
+/// Parse `/etc/fstab` text: `spec file vfstype [mntops [freq [passno]]]`,
+/// `#` comments, blank lines. A `spec` under `/dev/` is a device node; any
+/// other (`none`, `tmpfs`, ...) means no device. `ro`/`rw` set the flags,
+/// `noauto` skips the line, generic options (`defaults`, `nosuid`, ...) are
+/// dropped and the rest is passed to the filesystem. Bad lines are returned
+/// as errors alongside the good entries, never both-or-nothing.
+pub fn parse_etc_fstab(text: &str) -> (Vec<MountEntry>, Vec<FstabError>) {
+    let mut entries = Vec::new();
+    let mut errors = Vec::new();
+    for (index, raw) in text.lines().enumerate() {
+        let line = raw.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        match parse_fstab_line(line) {
+            Ok(Some(e)) => entries.push(e),
+            Ok(None) => {}
+            Err(message) => errors.push(FstabError {
+                line: index + 1,
+                message,
+            }),
+        }
+    }
+    (entries, errors)
+}
+
+fn parse_fstab_line(line: &str) -> Result<Option<MountEntry>, String> {
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    if fields.len() < 3 {
+        return Err(format!(
+            "expected at least 3 fields (spec file vfstype), found {}",
+            fields.len()
+        ));
+    }
+    if fields.len() > 6 {
+        return Err(format!("expected at most 6 fields, found {}", fields.len()));
+    }
+    for (i, f) in fields.iter().enumerate().skip(4) {
+        if !f.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(format!("field {} (`{f}`) must be a number", i + 1));
+        }
+    }
+    let (spec, target, fs_type) = (fields[0], fields[1], fields[2]);
+    let source = if spec.starts_with("/dev/") && spec.len() > 5 {
+        Some(spec.to_string())
+    } else if spec.starts_with('/') {
+        return Err(format!("source `{spec}` is not a device under /dev"));
+    } else {
+        None
+    };
+    check_target(target)?;
+    check_fs_type(fs_type)?;
+    let mut read_only = fs_type == "rofs";
+    let mut options: Vec<&str> = Vec::new();
+    for opt in fields.get(3).copied().unwrap_or("defaults").split(',') {
+        match opt {
+            "" => {}
+            "ro" => read_only = true,
+            "rw" => read_only = false,
+            "noauto" => return Ok(None),
+            o if GENERIC_OPTIONS.contains(&o) => {}
+            o => options.push(o),
+        }
+    }
+    Ok(Some(MountEntry {
+        source,
+        target: target.to_string(),
+        fs_type: fs_type.to_string(),
+        read_only,
+        options: options.join(","),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cmdline_entry_full() {
+        let e = parse_cmdline_entry("none:/tmp:ramfs::size=32M").unwrap();
+        assert_eq!(e, entry(None, "/tmp", "ramfs", false, "size=32M"));
+        let e = parse_cmdline_entry("vblk0:/:rofs").unwrap();
+        assert_eq!(e, entry(Some("/dev/vblk0"), "/", "rofs", true, ""));
+        let e = parse_cmdline_entry("/dev/vblk1:/data:rofs:ro:verify").unwrap();
+        assert_eq!(
+            e,
+            entry(Some("/dev/vblk1"), "/data", "rofs", true, "verify")
+        );
+        let e = parse_cmdline_entry("none:/t:ramfs:ro").unwrap();
+        assert!(e.read_only);
+    }
+
+    #[test]
+    fn cmdline_entry_options_keep_colons() {
+        let e = parse_cmdline_entry("none:/t:ramfs:rw:a=b:c").unwrap();
+        assert_eq!(e.options, "a=b:c");
+    }
+
+    #[test]
+    fn cmdline_entry_errors() {
+        assert!(parse_cmdline_entry("vblk0").is_err());
+        assert!(parse_cmdline_entry("vblk0:/").is_err());
+        assert!(parse_cmdline_entry("vblk0:relative:rofs").is_err());
+        assert!(parse_cmdline_entry("vblk0:/:").is_err());
+        assert!(parse_cmdline_entry("vblk0:/:rofs:rx").is_err());
+        assert!(parse_cmdline_entry("/etc/x:/:rofs").is_err());
+        assert!(parse_cmdline_entry("a/b:/:rofs").is_err());
+        assert!(parse_cmdline_entry("vblk0:/:ro fs").is_err());
+    }
+
+    #[test]
+    fn default_has_root_first() {
+        let t = default_table(64 << 20);
+        assert_eq!(t[0].target, "/");
+        assert_eq!(t[0].source.as_deref(), Some("/dev/vblk0"));
+        assert_eq!(t.len(), 3);
+        assert_eq!(t[2].target, "/tmp");
+        assert_eq!(t[2].options, "size=33554432");
+    }
+
+    #[test]
+    fn etc_fstab_good_and_bad_lines() {
+        let text = "# comment\n\
+                    /dev/vblk0 / rofs ro 0 0\n\
+                    \n\
+                    none /tmp ramfs rw,size=8M,nosuid 0 0\n\
+                    broken line\n\
+                    none /x ramfs defaults,noauto 0 0\n\
+                    none relative ramfs\n\
+                    none /y ramfs rw zero 0\n\
+                    tmpfs /z ramfs   # trailing comment\n\
+                    /home/x /q rofs\n";
+        let (entries, errors) = parse_etc_fstab(text);
+        assert_eq!(entries.len(), 3);
+        assert_eq!(entries[0], entry(Some("/dev/vblk0"), "/", "rofs", true, ""));
+        assert_eq!(entries[1], entry(None, "/tmp", "ramfs", false, "size=8M"));
+        assert_eq!(entries[2], entry(None, "/z", "ramfs", false, ""));
+        let lines: Vec<usize> = errors.iter().map(|e| e.line).collect();
+        assert_eq!(lines, [5, 7, 8, 10]);
+    }
+
+    #[test]
+    fn etc_fstab_too_many_fields() {
+        let (entries, errors) = parse_etc_fstab("none /a ramfs rw 0 0 extra\n");
+        assert!(entries.is_empty());
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].line, 1);
+    }
+
+    #[test]
+    fn etc_fstab_binary_garbage_does_not_panic() {
+        let text = "\u{0}\u{1}\u{fffd} / \t\t x\n::::\n/dev/ / rofs\n";
+        let (_entries, errors) = parse_etc_fstab(text);
+        assert!(!errors.is_empty());
+    }
+}

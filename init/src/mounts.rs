@@ -1,0 +1,219 @@
+//! Mounting the filesystems from the mount table at boot.
+//!
+//! Every entry goes through the VFS the same way: [`register_types`] puts
+//! each filesystem type (and the kernel's one devfs instance) in the VFS's
+//! registry once, and each entry is a `Vfs::mount_source` call by type name.
+//! Devices are resolved by the kernel, not through `/dev`: an entry whose
+//! source is `/dev/NAME` gets the disk the kernel probed as NAME. So the root
+//! can come from a disk before any devfs is mounted (no temporary root, no
+//! pivot), and a custom table needs no devfs entry to mount further disks.
+//!
+//! Mount points must exist on the filesystem below them: images for this
+//! kernel contain empty `/dev` and `/tmp` directories.
+//!
+//! To offer a new filesystem type, add it to [`register_types`]: that is the
+//! one line a new filesystem crate needs here.
+
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
+use drivers::BlockDevice;
+use fs_devfs::{DevFs, DevFsType};
+use vfs::{Errno, MountFlags, MountSource, Vfs};
+
+use crate::Platform;
+use crate::fstab::{MountEntry, parse_etc_fstab};
+use crate::{EXIT_BAD_CMDLINE, EXIT_NO_ROOT_DISK, EXIT_ROOT_MOUNT_FAILED};
+
+/// Register every filesystem type the kernel offers; `devfs` is the kernel's
+/// own instance (with the probed disks and the console) at every mount.
+pub fn register_types(vfs: &Vfs, devfs: &Arc<DevFs>) {
+    let types: [Arc<dyn vfs::FsType>; 3] = [
+        Arc::new(fs_rofs::RofsType),
+        Arc::new(fs_ramfs::RamFsType),
+        Arc::new(DevFsType::Shared(devfs.clone())),
+    ];
+    for fs_type in types {
+        if let Err(e) = vfs.register(fs_type.clone()) {
+            log::error!("cannot register filesystem type {}: {e}", fs_type.name());
+        }
+    }
+}
+
+/// A disk found at boot, named as in /dev (`vblk0`, ...).
+pub struct Disk {
+    pub name: String,
+    pub device: Arc<dyn BlockDevice>,
+}
+
+/// What boot needs to mount things.
+pub struct MountEnv<'a> {
+    pub vfs: &'a Vfs,
+    pub disks: &'a [Disk],
+    /// For the time the root mount takes.
+    pub platform: &'a dyn Platform,
+}
+
+/// A fatal mount failure: the exit code and the message to print.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fatal {
+    pub code: u32,
+    pub message: String,
+}
+
+fn flags_of(entry: &MountEntry) -> MountFlags {
+    if entry.read_only {
+        MountFlags::RDONLY
+    } else {
+        MountFlags::empty()
+    }
+}
+
+/// Why an entry could not be mounted.
+enum Failure {
+    NoDevice,
+    Errno(Errno, String),
+}
+
+/// The source of `entry`: the probed disk it names, or nothing.
+fn source_of(env: &MountEnv, entry: &MountEntry) -> Result<MountSource, Failure> {
+    let Some(path) = entry.source.as_deref() else {
+        return Ok(MountSource::None);
+    };
+    let name = path.strip_prefix("/dev/").unwrap_or(path);
+    let disk = env
+        .disks
+        .iter()
+        .find(|d| d.name == name)
+        .ok_or(Failure::NoDevice)?;
+    Ok(MountSource::Device {
+        name: path.to_string(),
+        device: disk.device.clone(),
+    })
+}
+
+fn mount_entry(env: &MountEnv, entry: &MountEntry) -> Result<(), Failure> {
+    let source = source_of(env, entry)?;
+    env.vfs
+        .mount_source(
+            source.clone(),
+            &entry.target,
+            &entry.fs_type,
+            flags_of(entry),
+            &entry.options,
+        )
+        .map_err(|e| {
+            let detail = env
+                .vfs
+                .diagnose_mount(&source, &entry.fs_type, &entry.options)
+                .unwrap_or_default();
+            Failure::Errno(e, detail)
+        })
+}
+
+fn describe(entry: &MountEntry) -> String {
+    format!(
+        "{} on {} type {} ({}{}{})",
+        entry.source.as_deref().unwrap_or("none"),
+        entry.target,
+        entry.fs_type,
+        if entry.read_only { "ro" } else { "rw" },
+        if entry.options.is_empty() { "" } else { "," },
+        entry.options
+    )
+}
+
+fn failure_text(f: &Failure) -> String {
+    match f {
+        Failure::NoDevice => "no such device".to_string(),
+        Failure::Errno(e, detail) if detail.is_empty() => format!("{e}"),
+        Failure::Errno(e, detail) => format!("{e}: {detail}"),
+    }
+}
+
+/// Mount the root entry of `table`, then the rest in order. Returns the time
+/// the root mount took, in ns. Only a root failure is fatal.
+pub fn mount_table(env: &MountEnv, table: &[MountEntry]) -> Result<u64, Fatal> {
+    let Some(root) = table.iter().find(|e| e.target == "/") else {
+        return Err(Fatal {
+            code: EXIT_BAD_CMDLINE,
+            message: "the mount table has no / entry".into(),
+        });
+    };
+    let start = env.platform.now_ns();
+    if let Err(f) = mount_entry(env, root) {
+        let names: Vec<&str> = env.disks.iter().map(|d| d.name.as_str()).collect();
+        return Err(match f {
+            Failure::NoDevice => Fatal {
+                code: EXIT_NO_ROOT_DISK,
+                message: format!(
+                    "no root disk: {} not found (disks found: {})",
+                    root.source.as_deref().unwrap_or("?"),
+                    if names.is_empty() {
+                        "none".to_string()
+                    } else {
+                        names.join(", ")
+                    }
+                ),
+            },
+            f => Fatal {
+                code: EXIT_ROOT_MOUNT_FAILED,
+                message: format!("cannot mount root {}: {}", describe(root), failure_text(&f)),
+            },
+        });
+    }
+    let root_ns = env.platform.now_ns().saturating_sub(start);
+    log::info!("mounted {} in {} us", describe(root), root_ns / 1000);
+    for entry in table.iter().filter(|e| e.target != "/") {
+        mount_logged(env, entry, "");
+    }
+    Ok(root_ns)
+}
+
+fn mount_logged(env: &MountEnv, entry: &MountEntry, origin: &str) {
+    match mount_entry(env, entry) {
+        Ok(()) => log::info!("mounted {}{origin}", describe(entry)),
+        Err(f) => {
+            let hint = match f {
+                Failure::Errno(Errno::ENOENT, _) => " (the mount point must exist in the image)",
+                _ => "",
+            };
+            log::error!(
+                "cannot mount {}{origin}: {}{hint}",
+                describe(entry),
+                failure_text(&f)
+            );
+        }
+    }
+}
+
+/// Apply `/etc/fstab` if the root has one: entries for targets already
+/// mounted are skipped, bad lines are reported with their number.
+pub fn apply_etc_fstab(env: &MountEnv) {
+    let text = match env.vfs.read_file("/etc/fstab") {
+        Ok(bytes) => bytes,
+        Err(Errno::ENOENT) => return,
+        Err(e) => {
+            log::warn!("/etc/fstab: {e}");
+            return;
+        }
+    };
+    let Ok(text) = core::str::from_utf8(&text) else {
+        log::warn!("/etc/fstab: not UTF-8 text, ignored");
+        return;
+    };
+    let (entries, errors) = parse_etc_fstab(text);
+    for e in &errors {
+        log::warn!("/etc/fstab:{}: {}; line skipped", e.line, e.message);
+    }
+    for entry in &entries {
+        let mounted = env.vfs.mounts().iter().any(|m| m.target == entry.target);
+        if mounted {
+            log::debug!("/etc/fstab: {} already mounted, skipped", entry.target);
+            continue;
+        }
+        mount_logged(env, entry, " (from /etc/fstab)");
+    }
+}

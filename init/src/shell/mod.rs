@@ -1,0 +1,183 @@
+//! The built-in command interpreter: `run=` scripts and commands, and the
+//! interactive shell on the console. Syntax in [`parse`]; the commands are
+//! grouped by kind, one file each, behind the table in `command`:
+//!
+//! | file | commands |
+//! |---|---|
+//! | `files` | `cat`, `stat`, `rm`, `mv`, `ln`, `cp`, `echo`, `touch` |
+//! | `dirs` | `ls`, `mkdir`, `find`, `cd`, `pwd` |
+//! | `system` | `df`, `mount`, `umount`, `sync`, `uptime`, `help`, `debug-*` |
+//! | `data` | `hexdump`, `crc32`, `readspeed` |
+//!
+//! Errors print the errno name, e.g.
+//! `cat: /nope: ENOENT (No such file or directory)`.
+
+mod command;
+mod data;
+mod dirs;
+mod files;
+pub mod parse;
+mod system;
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt;
+
+use vfs::{OpenFlags, Vfs};
+
+use crate::platform::read_byte;
+use crate::{Platform, print, println};
+
+/// Where a command's output goes: the console, or a buffer for `> file`.
+pub enum Out<'a> {
+    Console(&'a dyn Platform),
+    Buffer(Vec<u8>),
+}
+
+impl Out<'_> {
+    pub fn bytes(&mut self, data: &[u8]) {
+        match self {
+            Out::Console(platform) => platform.console_write(data),
+            Out::Buffer(b) => b.extend_from_slice(data),
+        }
+    }
+}
+
+impl fmt::Write for Out<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.bytes(s.as_bytes());
+        Ok(())
+    }
+}
+
+/// What the caller should do after a command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    PowerOff,
+}
+
+/// The interpreter: a VFS to work on and a console to talk to.
+pub struct Shell<'a> {
+    pub platform: &'a dyn Platform,
+    pub vfs: &'a Vfs,
+}
+
+const MAX_LINE: usize = 1024;
+
+impl<'a> Shell<'a> {
+    pub fn new(platform: &'a dyn Platform, vfs: &'a Vfs) -> Shell<'a> {
+        Shell { platform, vfs }
+    }
+
+    /// Run parsed commands in order. A failing command prints its error and
+    /// the script goes on, like `sh` without `-e`. Returns PowerOff if
+    /// `poweroff` ran.
+    pub fn run_commands(&self, cmds: &[parse::Command]) -> Flow {
+        for cmd in cmds {
+            if self.run_one(cmd) == Flow::PowerOff {
+                return Flow::PowerOff;
+            }
+        }
+        Flow::Continue
+    }
+
+    fn run_one(&self, cmd: &parse::Command) -> Flow {
+        let mut out = match cmd.redirect {
+            Some(_) => Out::Buffer(Vec::new()),
+            None => Out::Console(self.platform),
+        };
+        let args: Vec<&str> = cmd.args.iter().map(String::as_str).collect();
+        let flow = command::dispatch(self, &args, &mut out);
+        if let (Some(redirect), Out::Buffer(data)) = (&cmd.redirect, out) {
+            let mut flags = OpenFlags::O_WRONLY | OpenFlags::O_CREAT;
+            flags |= if redirect.append {
+                OpenFlags::O_APPEND
+            } else {
+                OpenFlags::O_TRUNC
+            };
+            let vfs = self.vfs;
+            let result = vfs.open(&redirect.path, flags, 0o644).and_then(|fd| {
+                let written = command::write_all(vfs, fd, &data);
+                let closed = vfs.close(fd);
+                written.and(closed)
+            });
+            if let Err(e) = result {
+                println!(
+                    self.platform,
+                    "{}: {}: {}",
+                    args.first().copied().unwrap_or(""),
+                    redirect.path,
+                    e
+                );
+            }
+        }
+        flow
+    }
+
+    /// Run a script given as text (a file's contents or the inline `run=` value).
+    pub fn run_script(&self, name: &str, text: &str) -> Flow {
+        match parse::parse_script(text) {
+            Ok(cmds) => self.run_commands(&cmds),
+            Err((line, msg)) => {
+                println!(self.platform, "{name}:{line}: {msg}");
+                Flow::Continue
+            }
+        }
+    }
+
+    /// Read one line from the console with echo. Backspace/DEL erase, Ctrl-U
+    /// clears the line, Ctrl-C abandons it. None on Ctrl-D at an empty line.
+    fn read_line(&self) -> Option<String> {
+        let p = self.platform;
+        let mut line: Vec<u8> = Vec::new();
+        loop {
+            match read_byte(p) {
+                b'\r' | b'\n' => {
+                    println!(p);
+                    return Some(String::from_utf8_lossy(&line).into_owned());
+                }
+                0x08 | 0x7f => {
+                    if line.pop().is_some() {
+                        print!(p, "\x08 \x08");
+                    }
+                }
+                0x15 => {
+                    for _ in 0..line.len() {
+                        print!(p, "\x08 \x08");
+                    }
+                    line.clear();
+                }
+                0x03 => {
+                    println!(p, "^C");
+                    return Some(String::new());
+                }
+                0x04 if line.is_empty() => {
+                    println!(p);
+                    return None;
+                }
+                b if (0x20..0x7f).contains(&b) && line.len() < MAX_LINE => {
+                    line.push(b);
+                    p.console_write(&[b]);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// The interactive shell; returns when the user powers off (or Ctrl-D).
+    pub fn interactive(&self) {
+        println!(
+            self.platform,
+            "Type `help` for the commands, `poweroff` to leave."
+        );
+        loop {
+            let cwd = self.vfs.getcwd().unwrap_or_else(|_| String::from("?"));
+            print!(self.platform, "{cwd}# ");
+            let Some(line) = self.read_line() else { return };
+            if self.run_script("shell", &line) == Flow::PowerOff {
+                return;
+            }
+        }
+    }
+}
