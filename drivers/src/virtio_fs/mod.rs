@@ -27,10 +27,12 @@
 //! (PCI id `1af4:105a`, modern only). Both report
 //! [`DeviceType::_9P`](virtio_drivers::transport::DeviceType) from
 //! `Transport::device_type`, the nearest type the enum has; nothing here
-//! relies on it.
+//! relies on it. [`probe_pci`] (over `pci::PciBus`) and [`probe_mmio`] find
+//! and set up the devices as `virtio::probe_pci` / `probe_mmio` do disks.
 
 mod mmio;
 mod pci;
+mod probe;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
@@ -48,6 +50,7 @@ use crate::{FuseTransport, TransportError};
 
 pub use mmio::{MmioFsError, MmioFsTransport};
 pub use pci::{PCI_DEVICE_ID, is_virtio_fs, pci_transport};
+pub use probe::{MmioFsDevice, PciFsDevice, probe_mmio, probe_pci};
 
 /// The virtio device id of a filesystem device.
 pub const DEVICE_ID: u32 = 26;
