@@ -31,7 +31,7 @@ fn open_disk(image: &Path) -> Result<Arc<dyn BlockDevice>, CliError> {
 
 /// Mount `image` with the ROFS reader; a refused image is explained with
 /// the reader's own diagnosis.
-fn mount(image: &Path) -> Result<Arc<RofsFs>, CliError> {
+pub(crate) fn mount(image: &Path) -> Result<Arc<RofsFs>, CliError> {
     let disk = open_disk(image)?;
     RofsFs::mount(disk.clone(), "").map_err(|errno| {
         let why = match fs_rofs::inspect(disk.as_ref()) {

@@ -10,9 +10,19 @@
 #![forbid(unsafe_code)]
 
 mod build;
+mod dir_input;
+mod exclude;
+mod fuse_image;
+mod fuse_mount;
+mod inputs;
 mod inspect;
 mod manifest;
 mod plan;
+mod policy;
+mod root;
+mod spill;
+mod tar_input;
+mod tree_walk;
 
 use std::collections::HashMap;
 use std::io;
@@ -60,9 +70,8 @@ enum Command {
         /// Block size in bytes (v1: 512 only; v2: a power of two from 512 to 65536, default 4096).
         #[arg(long)]
         block_size: Option<u32>,
-        /// Put this whole host directory at the root (manifest entries apply after).
-        #[arg(long)]
-        dir: Option<PathBuf>,
+        #[command(flatten)]
+        inputs: inputs::InputArgs,
         /// Do not add empty /dev and /tmp (the kernel's default mount points) when the
         /// manifest has none.
         #[arg(long)]
@@ -88,6 +97,15 @@ enum Command {
     Info { image: PathBuf },
     /// Check all structure and checksums; exits 1 naming each problem.
     Verify { image: PathBuf },
+    /// Mount an image read-only on a host directory through FUSE (until
+    /// SIGINT/SIGTERM or umount).
+    Mount {
+        image: PathBuf,
+        dir: PathBuf,
+        /// Return once mounted, serving from a background process.
+        #[arg(long)]
+        daemon: bool,
+    },
 }
 
 /// Why a command failed.
@@ -137,7 +155,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
             define,
             format,
             block_size,
-            dir,
+            inputs,
             no_mount_points,
         } => {
             let args = build::BuildArgs {
@@ -149,7 +167,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
                     FormatArg::V2 => Format::V2,
                 },
                 block_size,
-                dir,
+                inputs,
                 no_mount_points,
             };
             Ok(build::run(&args)?)
@@ -164,6 +182,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Extract { image, dir } => inspect::extract(&image, &dir),
         Command::Info { image } => inspect::info(&image),
         Command::Verify { image } => inspect::verify(&image),
+        Command::Mount { image, dir, daemon } => fuse_mount::run(&image, &dir, daemon),
     }
 }
 
