@@ -19,6 +19,7 @@ mod inspect;
 mod manifest;
 mod plan;
 mod policy;
+mod restore;
 mod root;
 mod spill;
 mod tar_input;
