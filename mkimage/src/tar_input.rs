@@ -109,7 +109,7 @@ struct Layer<'a> {
 impl Layer<'_> {
     fn read(&mut self, reader: impl Read) -> Result<(), String> {
         let mut archive = tar::Archive::new(reader);
-        let entries = archive
+        let entries = (&mut archive)
             .entries()
             .map_err(|e| format!("{}: not a tar archive: {e}", self.label))?;
         // The last member read, to name where a broken header sits.
@@ -129,6 +129,17 @@ impl Layer<'_> {
             self.members += 1;
             last = Some((shown, end));
         }
+        // Read what follows the end-of-archive blocks too, so a gzip
+        // stream's CRC and length are checked even when its damage sits in
+        // the archive's zero padding.
+        let mut rest = archive.into_inner();
+        io::copy(&mut rest, &mut io::sink()).map_err(|e| {
+            let place = match &last {
+                Some((name, _)) => format!("after the last member '{name}'"),
+                None => "at its end".to_string(),
+            };
+            format!("{}: corrupt archive {place}: {e}", self.label)
+        })?;
         Ok(())
     }
 
@@ -272,14 +283,12 @@ impl Layer<'_> {
     /// first), as the policy allows.
     fn entry<R: Read>(&self, member: &mut tar::Entry<'_, R>, what: What) -> Result<Entry, String> {
         let header = member.header();
-        let mode = header.mode().map_err(|e| format!("bad mode: {e}"))? & 0o7777;
-        let mut uid = header.uid().map_err(|e| format!("bad uid: {e}"))?;
-        let mut gid = header.gid().map_err(|e| format!("bad gid: {e}"))?;
-        let mut mtime = (
-            i64::try_from(header.mtime().map_err(|e| format!("bad mtime: {e}"))?)
-                .unwrap_or(i64::MAX),
-            0u32,
-        );
+        let old = header.as_old();
+        let mode = numeric(header.mode().map(u64::from), &old.mode, "mode")? as u32 & 0o7777;
+        let mut uid = numeric(header.uid(), &old.uid, "uid")?;
+        let mut gid = numeric(header.gid(), &old.gid, "gid")?;
+        let mtime = numeric(header.mtime(), &old.mtime, "mtime")?;
+        let mut mtime = (i64::try_from(mtime).unwrap_or(i64::MAX), 0u32);
         if let Some(pax) = member
             .pax_extensions()
             .map_err(|e| format!("bad pax header: {e}"))?
@@ -311,6 +320,16 @@ impl Layer<'_> {
             mtime_nsec,
             origin: self.origin,
         })
+    }
+}
+
+/// A numeric header field; an empty one (all NUL or spaces, as some
+/// writers leave uid, gid or mtime) reads as 0.
+fn numeric(value: io::Result<u64>, raw: &[u8], what: &str) -> Result<u64, String> {
+    match value {
+        Ok(v) => Ok(v),
+        Err(_) if raw.iter().all(|&b| b == 0 || b == b' ') => Ok(0),
+        Err(e) => Err(format!("bad {what} field: {e}")),
     }
 }
 
