@@ -109,7 +109,7 @@ struct Layer<'a> {
 impl Layer<'_> {
     fn read(&mut self, reader: impl Read) -> Result<(), String> {
         let mut archive = tar::Archive::new(reader);
-        let entries = (&mut archive)
+        let entries = archive
             .entries()
             .map_err(|e| format!("{}: not a tar archive: {e}", self.label))?;
         // The last member read, to name where a broken header sits.
