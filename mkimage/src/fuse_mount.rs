@@ -9,7 +9,7 @@
 //! `--daemon` it starts itself again in the background, in its own process
 //! group, and returns once that copy has mounted the image.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
@@ -60,6 +60,12 @@ pub fn run(image: &Path, dir: &Path, daemon: bool) -> Result<(), CliError> {
     if std::env::var_os(READY_ENV).is_some() {
         let mut out = std::io::stdout();
         let _ = writeln!(out, "{READY}").and_then(|()| out.flush());
+        // The starter exits now and closes its end of our stderr: later
+        // messages would fail (and eprintln! would panic).
+        if let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") {
+            let _ = rustix::stdio::dup2_stderr(&null);
+            let _ = rustix::stdio::dup2_stdout(&null);
+        }
     }
     let result = session.run();
     signal_handle.close();
@@ -79,7 +85,8 @@ fn spawn_daemon(image: &Path, dir: &Path) -> Result<(), CliError> {
         .arg(dir)
         .env(READY_ENV, "1")
         .stdin(Stdio::null())
-        .stdout(Stdio::piped());
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     // Its own process group: a Ctrl-C at the terminal does not reach it.
     std::os::unix::process::CommandExt::process_group(&mut command, 0);
     let mut child = command
@@ -92,13 +99,22 @@ fn spawn_daemon(image: &Path, dir: &Path) -> Result<(), CliError> {
     if line.trim() == READY {
         return Ok(());
     }
-    // It exited before mounting: its own error is already on stderr.
+    // It ended before mounting: pass on its own message.
+    let mut why = String::new();
+    if let Some(mut stderr) = child.stderr.take() {
+        let _ = stderr.read_to_string(&mut why);
+    }
     let status = child
         .wait()
         .map_err(|e| CliError::msg(format!("background mount: {e}")))?;
-    Err(CliError::msg(format!(
-        "background mount of '{}' on '{}' failed ({status})",
-        image.display(),
-        dir.display()
-    )))
+    let why = why.trim().trim_start_matches("mkimage: ").to_string();
+    Err(CliError::msg(if why.is_empty() {
+        format!(
+            "background mount of '{}' on '{}' failed ({status})",
+            image.display(),
+            dir.display()
+        )
+    } else {
+        why
+    }))
 }
