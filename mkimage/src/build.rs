@@ -70,8 +70,9 @@ pub fn run(args: &BuildArgs) -> Result<(), String> {
         tar_input::add_layer(&mut plan, tar, layer, spill, &policy)?;
     }
     if let Some(path) = &args.manifest {
-        let text = fs::read_to_string(path)
+        let bytes = fs::read(path)
             .map_err(|e| format!("cannot read manifest '{}': {e}", path.display()))?;
+        let text = manifest_text(bytes, path)?;
         let base = path
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
@@ -112,6 +113,22 @@ pub fn run(args: &BuildArgs) -> Result<(), String> {
         summary.deduplicated_bytes
     );
     Ok(())
+}
+
+/// The manifest as text; bytes that are not UTF-8 are an error naming the
+/// first line that holds them.
+fn manifest_text(bytes: Vec<u8>, path: &Path) -> Result<String, String> {
+    String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let bytes = e.as_bytes();
+        let line = 1 + bytes
+            .get(..at)
+            .map_or(0, |b| b.iter().filter(|&&c| c == b'\n').count());
+        format!(
+            "{}:{line}: line is not valid UTF-8 (is this a manifest?)",
+            path.display()
+        )
+    })
 }
 
 /// Sockets, fifos and device nodes: formats v1 and v2 cannot store them, so

@@ -357,3 +357,16 @@ fn symlink_dags_stay_linear() {
     assert!(listing.contains("/x/b -> a\n"), "{listing}");
     assert_eq!(ok(&["cat", p(&image), "/x/b/b/b/file"]).stdout, b"3");
 }
+
+#[test]
+fn binary_manifest_names_its_first_bad_line() {
+    let tmp = TempDir::new().expect("tempdir");
+    let manifest = tmp.path().join("garbage.manifest");
+    fs::write(&manifest, b"# fine\n/a: ->b\n\xff\xfe\x00binary\n").expect("write");
+    let image = tmp.path().join("g.img");
+    let err = fails(&["build", "-m", p(&manifest), "-o", p(&image)]);
+    assert!(
+        err.contains("garbage.manifest:3: line is not valid UTF-8"),
+        "{err}"
+    );
+}
