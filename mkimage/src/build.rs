@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::{BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use fs_rofs::writer::{BuildOptions, EntryMeta, FileSource, Format, ImageBuilder, ImageSummary};
 
@@ -95,7 +96,7 @@ pub fn run(args: &BuildArgs) -> Result<(), String> {
         block_size,
         default_mtime: epoch.unwrap_or(0),
     };
-    let builder = feed(&plan, opts)?;
+    let builder = feed(plan, opts)?;
     let summary = write_image(builder, &args.output)?;
     let skipped = if skipped > 0 {
         format!(", {skipped} special files skipped")
@@ -202,19 +203,25 @@ fn source_date_epoch() -> Result<Option<i64>, String> {
     }
 }
 
-/// Hand the plan to the image builder, in sorted guest-path order.
-fn feed(plan: &Plan, opts: BuildOptions) -> Result<ImageBuilder, String> {
+/// Hand the plan to the image builder, in sorted guest-path order. The plan
+/// is consumed so that in-memory tar data moves into the builder instead of
+/// being copied.
+fn feed(plan: Plan, opts: BuildOptions) -> Result<ImageBuilder, String> {
     let mut builder = ImageBuilder::new(opts);
-    let first_names = plan::hard_link_groups(plan);
-    for (guest, entry) in &plan.entries {
-        let meta = writer_meta(entry);
-        let result = match &entry.what {
-            What::Dir => builder.add_dir(guest, meta),
-            What::Symlink { target } => builder.add_symlink(guest, target, meta),
+    let first_names = plan::hard_link_groups(&plan);
+    let Plan {
+        entries, origins, ..
+    } = plan;
+    for (guest, entry) in entries {
+        let meta = writer_meta(&entry);
+        let origin = origins.get(entry.origin);
+        let result = match entry.what {
+            What::Dir => builder.add_dir(&guest, meta),
+            What::Symlink { target } => builder.add_symlink(&guest, &target, meta),
             What::File { source, link_key } => {
                 match link_key.and_then(|key| first_names.get(&key)) {
-                    Some(first) if *first != guest.as_str() => builder.add_hardlink(guest, first),
-                    _ => builder.add_file(guest, file_source(source), meta),
+                    Some(first) if *first != guest => builder.add_hardlink(&guest, first),
+                    _ => builder.add_file(&guest, file_source(source), meta),
                 }
             }
             // Refused or dropped by `special_files` before this point.
@@ -222,7 +229,10 @@ fn feed(plan: &Plan, opts: BuildOptions) -> Result<ImageBuilder, String> {
                 "special files cannot be stored".to_string(),
             )),
         };
-        result.map_err(|e| format!("{}: {guest}: {e}", plan.origin(entry)))?;
+        result.map_err(|e| match origin {
+            Some(origin) => format!("{origin}: {guest}: {e}"),
+            None => format!("{guest}: {e}"),
+        })?;
     }
     Ok(builder)
 }
@@ -242,10 +252,13 @@ fn writer_meta(entry: &Entry) -> EntryMeta {
 /// The writer's view of a file's data. A spilled tar member has a file of
 /// its own today (offset 0, the whole file); a writer that takes byte
 /// ranges of one spill file would get `offset` and `len` here.
-fn file_source(source: &Source) -> FileSource {
+fn file_source(source: Source) -> FileSource {
     match source {
-        Source::Host(path) => FileSource::Path(path.clone()),
-        Source::Spill(SpillRef { path, .. }) => FileSource::Path(path.clone()),
+        Source::Host(path) => FileSource::Path(path),
+        Source::Spill(SpillRef { path, .. }) => FileSource::Path(path),
+        Source::Memory(data) => {
+            FileSource::Bytes(Arc::try_unwrap(data).unwrap_or_else(|shared| (*shared).clone()))
+        }
     }
 }
 

@@ -13,6 +13,7 @@ use std::fs::{self, Metadata};
 use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use vfs::FileType;
 
@@ -28,6 +29,8 @@ pub enum Source {
     Host(PathBuf),
     /// A tar member's data, spilled to disk while the archive was read.
     Spill(SpillRef),
+    /// A small tar member's data, kept in memory.
+    Memory(Arc<Vec<u8>>),
 }
 
 /// What one guest path becomes.
@@ -319,7 +322,7 @@ fn kind_of(meta: &Metadata, host: &Path, shown: &str) -> Result<What, String> {
 
 /// Host hard links: for each (device, inode) of a tree file, its first guest
 /// path in sorted order; the other names become hard links to it.
-pub fn hard_link_groups(plan: &Plan) -> HashMap<(u64, u64), &str> {
+pub fn hard_link_groups(plan: &Plan) -> HashMap<(u64, u64), String> {
     let mut first = HashMap::new();
     for (guest, entry) in &plan.entries {
         if let What::File {
@@ -327,7 +330,7 @@ pub fn hard_link_groups(plan: &Plan) -> HashMap<(u64, u64), &str> {
             ..
         } = &entry.what
         {
-            first.entry(*key).or_insert(guest.as_str());
+            first.entry(*key).or_insert_with(|| guest.clone());
         }
     }
     first

@@ -7,8 +7,11 @@
 //! disk that must hold the image anyway) and is removed when the build ends,
 //! failed or not.
 //!
-//! Today every member gets its own spill file, because the image writer
-//! takes whole files (`FileSource::Path`). A [`SpillRef`] already names a
+//! Small members (up to [`SMALL_MEMBER`] bytes) are kept in memory while
+//! their total stays under [`MEMORY_BUDGET`]; the rest get a spill file
+//! each, because the image writer takes whole files (`FileSource::Path`)
+//! and creating one file per small member costs more than its data (about
+//! 0.2 ms each on this machine kind's disks). A [`SpillRef`] already names a
 //! byte range, so once the writer takes `FileSource::Range { path, offset,
 //! len }`, `store` can append every member to one file and only
 //! [`crate::build`]'s mapping from `SpillRef` to `FileSource` changes.
@@ -16,9 +19,21 @@
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Copy buffer: large reads from the archive, few write calls.
 const CHUNK: usize = 256 * 1024;
+/// Members up to this size may stay in memory...
+pub const SMALL_MEMBER: u64 = 256 * 1024;
+/// ...while all members kept in memory hold at most this many bytes.
+pub const MEMORY_BUDGET: u64 = 64 << 20;
+
+/// Where a member's data went.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Spilled {
+    Memory(Arc<Vec<u8>>),
+    File(SpillRef),
+}
 
 /// Where a member's bytes were put: `len` bytes at `offset` of `path`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -57,6 +72,7 @@ pub struct Spill {
     dir: tempfile::TempDir,
     files: u64,
     buf: Vec<u8>,
+    in_memory: u64,
 }
 
 impl Spill {
@@ -79,11 +95,22 @@ impl Spill {
             dir,
             files: 0,
             buf: vec![0u8; CHUNK],
+            in_memory: 0,
         })
     }
 
-    /// Copy exactly `len` bytes of `reader` into the spill.
-    pub fn store(&mut self, reader: &mut dyn Read, len: u64) -> Result<SpillRef, SpillError> {
+    /// Take exactly `len` bytes of `reader`: in memory when small and the
+    /// budget allows, else into a spill file.
+    pub fn store(&mut self, reader: &mut dyn Read, len: u64) -> Result<Spilled, SpillError> {
+        if len <= SMALL_MEMBER && self.in_memory + len <= MEMORY_BUDGET {
+            self.in_memory += len;
+            return read_exact_vec(reader, len).map(|data| Spilled::Memory(Arc::new(data)));
+        }
+        self.store_file(reader, len).map(Spilled::File)
+    }
+
+    /// Copy exactly `len` bytes of `reader` into a spill file.
+    fn store_file(&mut self, reader: &mut dyn Read, len: u64) -> Result<SpillRef, SpillError> {
         let path = self.dir.path().join(self.files.to_string());
         self.files += 1;
         let mut file = File::create(&path).map_err(SpillError::Write)?;
@@ -116,6 +143,25 @@ impl Spill {
     }
 }
 
+/// Exactly `len` bytes of `reader` in a vector (`len` is small).
+fn read_exact_vec(reader: &mut dyn Read, len: u64) -> Result<Vec<u8>, SpillError> {
+    let mut data = Vec::new();
+    let want = usize::try_from(len).map_err(|_| SpillError::Truncated {
+        got: 0,
+        expected: len,
+    })?;
+    data.try_reserve_exact(want)
+        .map_err(|_| SpillError::Write(io::Error::from(io::ErrorKind::OutOfMemory)))?;
+    let got = reader
+        .take(len)
+        .read_to_end(&mut data)
+        .map_err(SpillError::Read)? as u64;
+    if got != len {
+        return Err(SpillError::Truncated { got, expected: len });
+    }
+    Ok(data)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,21 +171,17 @@ mod tests {
         let tmp = tempfile::TempDir::new().expect("tempdir");
         let mut spill = Spill::beside(&tmp.path().join("out.img")).expect("spill");
         let data = vec![7u8; CHUNK * 2 + 5];
-        let r = spill
-            .store(&mut data.as_slice(), data.len() as u64)
-            .expect("store");
+        let stored = spill.store(&mut data.as_slice(), data.len() as u64);
+        let Ok(Spilled::File(r)) = stored else {
+            panic!("a large member belongs in a file: {stored:?}");
+        };
         assert_eq!(std::fs::read(&r.path).expect("read"), data);
         assert_eq!((r.offset, r.len), (0, data.len() as u64));
-        let err = spill.store(&mut &b"abc"[..], 10).expect_err("short");
-        assert!(
-            matches!(
-                err,
-                SpillError::Truncated {
-                    got: 3,
-                    expected: 10
-                }
-            ),
-            "{err}"
-        );
+        let small = spill.store(&mut &b"abc"[..], 3).expect("store");
+        assert_eq!(small, Spilled::Memory(Arc::new(b"abc".to_vec())));
+        for len in [10, SMALL_MEMBER + 10] {
+            let err = spill.store(&mut &b"abc"[..], len).expect_err("short");
+            assert!(matches!(err, SpillError::Truncated { got: 3, .. }), "{err}");
+        }
     }
 }

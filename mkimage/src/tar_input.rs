@@ -25,7 +25,7 @@ use vfs::FileType;
 use crate::manifest::{NAME_MAX, Origin, check_symlink_target};
 use crate::plan::{Entry, Plan, Source, What};
 use crate::policy::InputPolicy;
-use crate::spill::Spill;
+use crate::spill::{Spill, Spilled};
 
 /// Read-ahead of the archive: large reads, few system calls.
 const READ_BUFFER: usize = 1 << 20;
@@ -171,9 +171,12 @@ impl Layer<'_> {
         let what = match header_type {
             EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => {
                 let len = member.size();
-                let spilled = self.spill.store(member, len).map_err(|e| e.to_string())?;
+                let source = match self.spill.store(member, len).map_err(|e| e.to_string())? {
+                    Spilled::Memory(data) => Source::Memory(data),
+                    Spilled::File(at) => Source::Spill(at),
+                };
                 What::File {
-                    source: Source::Spill(spilled),
+                    source,
                     link_key: None,
                 }
             }
