@@ -24,9 +24,9 @@ use std::sync::Arc;
 /// Copy buffer: large reads from the archive, few write calls.
 const CHUNK: usize = 256 * 1024;
 /// Members up to this size may stay in memory...
-pub const SMALL_MEMBER: u64 = 256 * 1024;
+pub const SMALL_MEMBER: u64 = 1 << 20;
 /// ...while all members kept in memory hold at most this many bytes.
-pub const MEMORY_BUDGET: u64 = 64 << 20;
+pub const MEMORY_BUDGET: u64 = 128 << 20;
 
 /// Where a member's data went.
 #[derive(Clone, Debug, PartialEq, Eq)]

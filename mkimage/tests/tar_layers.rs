@@ -204,7 +204,7 @@ fn oci_whiteout_layers() {
     }
     member(&mut lower, S, "a/link-to-y", b"", Some("y"));
     // Large enough to be spilled to a file rather than kept in memory.
-    let big: Vec<u8> = (0..300 * 1024u32).map(|i| (i % 251) as u8).collect();
+    let big: Vec<u8> = (0..1100 * 1024u32).map(|i| (i % 251) as u8).collect();
     member(&mut lower, F, "e/big", &big, None);
     let lower = lower.into_inner().expect("lower");
 
@@ -284,7 +284,10 @@ fn oci_whiteout_layers() {
     assert!(line("/a/pax").contains("2023-11-14 22:13:20"), "{listing}");
     assert!(line(&long_guest).starts_with("-rw-------"), "{listing}");
     assert_eq!(ok(&["cat", p(&image), "/c"]).stdout, b"c is a file now");
-    assert!(ok(&["cat", p(&image), "/e/big"]).stdout == big, "spilled data differs");
+    assert!(
+        ok(&["cat", p(&image), "/e/big"]).stdout == big,
+        "spilled data differs"
+    );
     assert_eq!(ok(&["cat", p(&image), &long_guest]).stdout, b"long");
 }
 
