@@ -170,7 +170,7 @@ mod tests {
     fn stores_exact_lengths_and_reports_short_input() {
         let tmp = tempfile::TempDir::new().expect("tempdir");
         let mut spill = Spill::beside(&tmp.path().join("out.img")).expect("spill");
-        let data = vec![7u8; CHUNK * 2 + 5];
+        let data = vec![7u8; SMALL_MEMBER as usize + CHUNK + 5];
         let stored = spill.store(&mut data.as_slice(), data.len() as u64);
         let Ok(Spilled::File(r)) = stored else {
             panic!("a large member belongs in a file: {stored:?}");
