@@ -253,7 +253,7 @@ impl Layer<'_> {
         let key = (TAR_LINK_DEV, (self.layer << 40) | self.members);
         let Some(existing) = self.plan.entries.get_mut(&target) else {
             return Err(format!(
-                "hard link to '{target_text}', which no earlier member holds"
+                "hard link to '{target_text}', which no earlier member holds (or it was excluded)"
             ));
         };
         let copy = match &mut existing.what {

@@ -8,6 +8,7 @@
 
 #![forbid(unsafe_code)]
 
+mod attr;
 mod nodes;
 mod ops;
 
