@@ -53,6 +53,16 @@ fn mount_walk_equals_extract() {
     let tmp = TempDir::new().expect("tempdir");
     let tree = tmp.path().join("tree");
     every_kind_tree(&tree);
+    // A directory whose listing takes many FUSE readdir calls: each resumes
+    // from the reader's cookie.
+    fs::create_dir(tree.join("many")).expect("mkdir");
+    for i in 0..3000 {
+        fs::write(
+            tree.join("many").join(format!("{i:05}-{}", "x".repeat(90))),
+            b"",
+        )
+        .expect("write");
+    }
     let image = tmp.path().join("t.img");
     ok(&["build", "--dir", p(&tree), "-o", p(&image)]);
     let extracted = tmp.path().join("extracted");
@@ -82,6 +92,7 @@ fn mount_walk_equals_extract() {
             &mnt.join("usr/lib/linked"),
             &mnt.join("etc/same-data")
         ));
+        assert_eq!(fs::read_dir(mnt.join("many")).expect("list").count(), 3000);
         let root = fs::metadata(&mnt).expect("stat root");
         assert_eq!(root.ino(), 1, "the image's root inode number");
         let sfs = rustix::fs::statfs(&mnt).expect("statfs");
