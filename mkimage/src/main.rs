@@ -1,6 +1,6 @@
 //! `mkimage`: the host tool that builds ROFS root images from OSv-style
-//! manifests (and/or a whole host directory), and lists, extracts, describes
-//! and verifies them.
+//! manifests, host trees (`--dir`) and tar archives (`--tar`), and lists,
+//! extracts, describes, verifies and FUSE-mounts them.
 //!
 //! Building streams file data straight into the output file; inspection goes
 //! through the same no_std reader the guest kernel uses (`fs_rofs`) over a
@@ -54,7 +54,7 @@ enum FormatArg {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Build an image from a manifest and/or a host directory.
+    /// Build an image from a manifest, a host directory and/or tar archives.
     Build {
         /// The manifest (OSv usr.manifest syntax).
         #[arg(short, long)]
