@@ -3,12 +3,10 @@
 //! [`FileDisk`], so the host tool checks exactly what the kernel will see.
 
 use std::collections::{HashMap, HashSet};
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, UNIX_EPOCH};
 
 use drivers::{BlockDevice, FileDisk};
 use fs_rofs::RofsFs;
@@ -32,7 +30,7 @@ fn open_disk(image: &Path) -> Result<Arc<dyn BlockDevice>, CliError> {
 /// Mount `image` with the ROFS reader (through the verifying device when a
 /// root hash is given); a refused image is explained with the reader's own
 /// diagnosis.
-fn mount(image: &Path, root_hash: Option<&str>) -> Result<Arc<RofsFs>, CliError> {
+pub(crate) fn mount(image: &Path, root_hash: Option<&str>) -> Result<Arc<RofsFs>, CliError> {
     let disk = crate::verity::data_device(image, open_disk(image)?, root_hash)?;
     RofsFs::mount(disk.clone(), "").map_err(|errno| {
         let why = match fs_rofs::inspect(disk.as_ref()) {
@@ -338,18 +336,7 @@ fn host_err(path: &Path, e: io::Error) -> CliError {
 }
 
 fn set_mode_and_time(path: &Path, stat: &Stat) -> io::Result<()> {
-    let file = File::open(path)?;
-    let mtime = if stat.mtime.sec >= 0 {
-        UNIX_EPOCH
-            + Duration::new(
-                stat.mtime.sec.unsigned_abs(),
-                stat.mtime.nsec.min(999_999_999),
-            )
-    } else {
-        UNIX_EPOCH - Duration::from_secs(stat.mtime.sec.unsigned_abs())
-    };
-    file.set_modified(mtime)?;
-    fs::set_permissions(path, fs::Permissions::from_mode(stat.mode & 0o7777))
+    crate::restore::restore(path, stat, false, crate::restore::restores_owners())
 }
 
 impl Extractor<'_> {
@@ -391,6 +378,13 @@ impl Extractor<'_> {
                         .map_err(|e| errno_msg(image, &child_path, e))?;
                     std::os::unix::fs::symlink(&target, &child_host)
                         .map_err(|e| host_err(&child_host, e))?;
+                    crate::restore::restore(
+                        &child_host,
+                        &stat,
+                        true,
+                        crate::restore::restores_owners(),
+                    )
+                    .map_err(|e| host_err(&child_host, e))?;
                 }
                 FileType::Regular => {
                     if stat.nlink > 1 {

@@ -388,9 +388,14 @@ fn dir_option_with_and_without_manifest() {
             "{path} missing from {listing:?}"
         );
     }
-    // Host symlinks in a --dir tree are followed.
+    // A --dir tree is copied faithfully: host symlinks stay symlinks
+    // (issue 13; before it they were followed).
     assert!(
-        listing["/etc/host-link"].starts_with("-rw-r--r--"),
+        listing["/etc/host-link"].starts_with("lrwxrwxrwx"),
+        "{listing:?}"
+    );
+    assert!(
+        listing["/etc/host-link"].ends_with("-> hostname"),
         "{listing:?}"
     );
     assert_eq!(cat(&image, "/lib/sub/deep.txt"), b"deep");
