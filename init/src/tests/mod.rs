@@ -6,3 +6,4 @@ mod boot;
 mod no_panic;
 mod platform;
 mod shell;
+mod verity;
