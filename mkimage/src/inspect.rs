@@ -281,8 +281,13 @@ struct Extractor<'a> {
     dir_fixups: Vec<(PathBuf, Stat)>,
 }
 
+/// Extract the whole image into `dest`. An image whose directories hold
+/// names no host directory can (v1 allows two entries with one name, and
+/// names that read the same once decoded) is refused before anything is
+/// written, with one line per clash.
 pub fn extract(image: &Path, root_hash: Option<&str>, dest: &Path) -> Result<(), CliError> {
     let fs = mount(image, root_hash)?;
+    refuse_name_clashes(image)?;
     let root = fs.root().map_err(|e| errno_msg(image, "/", e))?;
     match fs::create_dir(dest) {
         Ok(()) => {}
@@ -309,6 +314,23 @@ pub fn extract(image: &Path, root_hash: Option<&str>, dest: &Path) -> Result<(),
         set_mode_and_time(path, stat).map_err(|e| host_err(path, e))?;
     }
     Ok(())
+}
+
+fn refuse_name_clashes(image: &Path) -> Result<(), CliError> {
+    let info = fs_rofs::inspect(open_disk(image)?.as_ref())
+        .map_err(|e| CliError::msg(format!("{}: {e}", image.display())))?;
+    if info.name_clashes.is_empty() {
+        return Ok(());
+    }
+    let mut message = format!(
+        "{}: cannot extract: {} name clash(es), nothing written",
+        image.display(),
+        info.name_clashes.len()
+    );
+    for clash in &info.name_clashes {
+        message.push_str(&format!("\n  {clash}"));
+    }
+    Err(CliError::msg(message))
 }
 
 fn host_err(path: &Path, e: io::Error) -> CliError {
@@ -447,6 +469,9 @@ fn format_info(info: &fs_rofs::ImageInfo) -> String {
     line("image bytes:", info.image_bytes.to_string());
     line("superblock crc:", crc(info.superblock_crc32));
     line("metadata crc:", crc(info.metadata_crc32));
+    for clash in &info.name_clashes {
+        line("name clash:", clash.to_string());
+    }
     s
 }
 
