@@ -284,6 +284,38 @@ fn etc_fstab_verifies_other_disks_and_skips_the_ones_that_fail() {
 }
 
 #[test]
+fn command_line_entries_for_other_disks_are_verified_or_skipped() {
+    let (good, good_root) = with_tree(image(&[("/etc/motd2", b"second disk\n")]));
+    let (bad, mut bad_root) = with_tree(image(&[]));
+    bad_root[31] ^= 1;
+    let platform = TestPlatform::new(HEAP);
+    let m = machine(
+        vec![image(&[]), good, bad],
+        &format!(
+            "vfs.fstab=vblk0:/:rofs;vblk1:/data:rofs::roothash={};vblk2:/links:rofs::roothash={}",
+            hex(&good_root),
+            hex(&bad_root)
+        ),
+    );
+    let mut mounted = None;
+    let lines = capture_log(|| mounted = Some(mount_all(&platform, &m.boot()).expect("mount")));
+    let vfs = mounted.expect("mounted").vfs;
+    let targets: Vec<String> = mounts(&vfs).into_iter().map(|(t, _)| t).collect();
+    assert_eq!(targets, ["/", "/data"]);
+    assert_eq!(
+        vfs.read_file("/data/etc/motd2").expect("read"),
+        b"second disk\n"
+    );
+    let refused: Vec<&String> = lines.iter().filter(|l| l.starts_with("ERROR")).collect();
+    assert_eq!(refused.len(), 1, "{lines:?}");
+    assert!(
+        refused[0].starts_with("ERROR cannot mount /dev/vblk2 on /links type rofs (ro,roothash=")
+            && refused[0].contains("verification failed: root hash mismatch"),
+        "{refused:?}"
+    );
+}
+
+#[test]
 fn command_line_errors_name_the_word() {
     let err = cmdline::parse("rofs.roothash=xyz").unwrap_err();
     assert_eq!(
