@@ -2,6 +2,8 @@
 //!
 //! - [`guest_image`]: generates the root image the in-guest suites run
 //!   against (with host-computed checksums), cached under the target dir.
+//! - [`guest_verity`]: that image with a dm-verity tree, tampering, and a
+//!   small root carrying an `/etc/fstab`, for the verified boots.
 //! - [`qemu`]: builds the kernel and boots it under QEMU with a timeout,
 //!   streaming the serial console.
 //! - [`host_platform`]: init's `Platform` on the host, so the in-guest
@@ -10,6 +12,7 @@
 #![forbid(unsafe_code)]
 
 pub mod guest_image;
+pub mod guest_verity;
 pub mod host_platform;
 pub mod qemu;
 

@@ -27,6 +27,8 @@ pub mod status {
     pub const ROOT_MOUNT_FAILED: i32 = 7;
     pub const PANIC: i32 = 9;
     pub const BAD_CMDLINE: i32 = 11;
+    /// The root's `roothash=` verification refused the disk.
+    pub const ROOT_VERIFY_FAILED: i32 = 13;
 }
 
 /// The two machine types the kernel supports.
@@ -79,6 +81,8 @@ pub struct Boot {
     pub kernel: PathBuf,
     /// The root disk, attached read-only; None boots without a disk.
     pub disk: Option<PathBuf>,
+    /// More disks, attached read-only after it, in order (vblk1, ...).
+    pub extra_disks: Vec<PathBuf>,
     pub cmdline: String,
     pub memory: String,
     /// Accelerators in order of preference (`-accel X` each); QEMU uses the
@@ -102,6 +106,7 @@ impl Boot {
             machine,
             kernel: kernel.to_path_buf(),
             disk: disk.map(Path::to_path_buf),
+            extra_disks: Vec::new(),
             cmdline: cmdline.to_string(),
             memory: "64M".to_string(),
             accel: default_accel(),
@@ -136,14 +141,14 @@ impl Boot {
         args.extend(["-m".to_string(), self.memory.clone()]);
         args.extend(["-kernel".to_string(), self.kernel.display().to_string()]);
         args.extend(["-append".to_string(), self.cmdline.clone()]);
-        if let Some(disk) = &self.disk {
+        for (i, disk) in self.disk.iter().chain(&self.extra_disks).enumerate() {
             args.push("-drive".to_string());
             args.push(format!(
-                "file={},if=none,id=d0,format=raw,readonly=on",
+                "file={},if=none,id=d{i},format=raw,readonly=on",
                 disk.display()
             ));
             args.push("-device".to_string());
-            args.push(format!("{blk},drive=d0"));
+            args.push(format!("{blk},drive=d{i}"));
         }
         args
     }
@@ -417,6 +422,14 @@ mod tests {
         );
         assert!(args.contains("-accel tcg"), "{args}");
         assert!(args.contains("-append test x") || boot.args().contains(&"test x".to_string()));
+        let mut more = boot.clone();
+        more.extra_disks = vec![PathBuf::from("/e.img")];
+        let args = more.args().join(" ");
+        assert!(args.contains("file=/d.img,if=none,id=d0,"), "{args}");
+        assert!(
+            args.contains("file=/e.img,if=none,id=d1,format=raw,readonly=on -device virtio-blk-device,drive=d1"),
+            "{args}"
+        );
         let none = Boot::new("t", Machine::Q35, Path::new("/k"), None, "");
         assert!(!none.args().iter().any(|a| a.contains("drive")));
         assert!(none.args().join(" ").contains("-machine q35"));

@@ -4,5 +4,6 @@
 
 mod boot;
 mod no_panic;
-mod platform;
+pub(crate) mod platform;
 mod shell;
+mod verity;
