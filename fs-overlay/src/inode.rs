@@ -1,0 +1,243 @@
+//! The overlay's inode: one object of the merged tree, routed to the layer
+//! that holds it now (the upper copy once there is one, else the lower).
+
+use alloc::boxed::Box;
+use alloc::string::String;
+use alloc::sync::{Arc, Weak};
+use alloc::vec::Vec;
+use core::any::Any;
+use core::sync::atomic::{AtomicBool, Ordering};
+
+use spin::{Mutex, Once};
+use vfs::{
+    DirSink, Errno, FileHandle, FileType, Inode, InodeNo, OpenFlags, SetAttr, Stat, VfsResult,
+};
+
+use crate::Shared;
+use crate::layers::Lower;
+use crate::links::LinkState;
+use crate::readdir::{self, DirHandle};
+
+/// Where a not-yet-copied object was found: its parent and its name there,
+/// so a copy-up knows where the copy goes. Lower directories and lower
+/// files with one name never move without a copy-up first (renaming them
+/// copies them up; a lower directory cannot be renamed), so this stays
+/// true; hard-linked files are copied to the index instead (see `links`).
+pub(crate) struct Place {
+    pub parent: Arc<OverlayInode>,
+    pub name: Box<str>,
+}
+
+/// One object of an overlay.
+pub struct OverlayInode {
+    pub(crate) fs: Arc<Shared>,
+    pub(crate) ino: InodeNo,
+    pub(crate) kind: FileType,
+    /// The object this node was made from: the upper one when it was found
+    /// there, else the topmost lower one.
+    pub(crate) first: Arc<dyn Inode>,
+    /// The upper object, set once (found there, or on copy-up).
+    pub(crate) upper: Once<Arc<dyn Inode>>,
+    /// For a directory, the lower directories merged into it, topmost
+    /// first; for anything else the lower object, if any.
+    pub(crate) lowers: Box<[Lower]>,
+    pub(crate) place: Mutex<Option<Place>>,
+    /// For a lower file with several names: their shared state.
+    pub(crate) link: Option<Arc<LinkState>>,
+    /// Its last name was removed while it was only in a lower layer.
+    pub(crate) removed: AtomicBool,
+    this: Weak<OverlayInode>,
+}
+
+impl OverlayInode {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        fs: &Arc<Shared>,
+        ino: InodeNo,
+        kind: FileType,
+        first: Arc<dyn Inode>,
+        upper: Option<Arc<dyn Inode>>,
+        lowers: Vec<Lower>,
+        place: Option<Place>,
+        link: Option<Arc<LinkState>>,
+    ) -> Arc<OverlayInode> {
+        let upper_once = Once::new();
+        if let Some(upper) = upper {
+            upper_once.call_once(|| upper);
+        }
+        Arc::new_cyclic(|this| OverlayInode {
+            fs: fs.clone(),
+            ino,
+            kind,
+            first,
+            upper: upper_once,
+            lowers: lowers.into_boxed_slice(),
+            place: Mutex::new(place),
+            link,
+            removed: AtomicBool::new(false),
+            this: this.clone(),
+        })
+    }
+
+    /// The object that answers for this node now.
+    pub(crate) fn top(&self) -> &Arc<dyn Inode> {
+        self.upper.get().unwrap_or(&self.first)
+    }
+
+    pub(crate) fn this(&self) -> VfsResult<Arc<OverlayInode>> {
+        self.this.upgrade().ok_or(Errno::ENOENT)
+    }
+
+    pub(crate) fn parent(&self) -> Option<Arc<OverlayInode>> {
+        self.place.lock().as_ref().map(|p| p.parent.clone())
+    }
+
+    pub(crate) fn is_dir(&self) -> bool {
+        self.kind == FileType::Directory
+    }
+
+    /// A directory made of more than one layer.
+    pub(crate) fn is_merged(&self) -> bool {
+        self.is_dir() && self.lowers.len() + usize::from(self.upper.get().is_some()) > 1
+    }
+
+    /// Only in the upper layer (a directory of that kind can be renamed).
+    pub(crate) fn is_pure_upper(&self) -> bool {
+        self.lowers.is_empty() && self.upper.get().is_some()
+    }
+
+    /// The upper object for a data change, copying a regular file up first;
+    /// other types (device nodes) are written where they are, as on Linux.
+    fn for_data_change(&self, keep: Option<u64>) -> VfsResult<Arc<dyn Inode>> {
+        match self.upper.get() {
+            Some(upper) => Ok(upper.clone()),
+            None if self.kind == FileType::Regular => self.copy_up(keep),
+            None => Ok(self.first.clone()),
+        }
+    }
+}
+
+impl Drop for OverlayInode {
+    fn drop(&mut self) {
+        // Free a chain of parents iteratively: a deep tree must not
+        // overflow the stack through nested drops.
+        let mut next = self.place.get_mut().take().map(|p| p.parent);
+        while let Some(parent) = next {
+            next = Arc::into_inner(parent)
+                .and_then(|mut p| p.place.get_mut().take().map(|p| p.parent));
+        }
+    }
+}
+
+impl Inode for OverlayInode {
+    fn ino(&self) -> InodeNo {
+        self.ino
+    }
+
+    fn file_type(&self) -> FileType {
+        self.kind
+    }
+
+    fn getattr(&self) -> VfsResult<Stat> {
+        let mut stat = self.top().getattr()?;
+        stat.ino = self.ino;
+        if self.removed.load(Ordering::Acquire) {
+            stat.nlink = 0;
+        } else if self.is_merged() {
+            // As Linux: counting subdirectories across layers is not worth
+            // it, and 1 tells `find` not to rely on the count.
+            stat.nlink = 1;
+        } else if let Some(link) = &self.link {
+            stat.nlink = link.nlink(self.upper.get().map(|_| stat.nlink));
+        }
+        Ok(stat)
+    }
+
+    fn setattr(&self, attr: &SetAttr) -> VfsResult<()> {
+        self.copy_up(None)?.setattr(attr)
+    }
+
+    fn lookup(&self, name: &str) -> VfsResult<Arc<dyn Inode>> {
+        let node: Arc<dyn Inode> = self.lookup_node(name)?;
+        Ok(node)
+    }
+
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> VfsResult<usize> {
+        self.top().read_at(offset, buf)
+    }
+
+    fn write_at(&self, offset: u64, buf: &[u8]) -> VfsResult<usize> {
+        self.for_data_change(None)?.write_at(offset, buf)
+    }
+
+    fn truncate(&self, size: u64) -> VfsResult<()> {
+        self.for_data_change(Some(size))?.truncate(size)
+    }
+
+    fn fsync(&self) -> VfsResult<()> {
+        self.top().fsync()
+    }
+
+    fn readdir(&self, cookie: u64, sink: &mut DirSink<'_>) -> VfsResult<()> {
+        readdir::readdir(self, cookie, sink)
+    }
+
+    fn readlink(&self) -> VfsResult<String> {
+        self.top().readlink()
+    }
+
+    fn create(&self, name: &str, mode: u32, rdev: u64) -> VfsResult<Arc<dyn Inode>> {
+        let node: Arc<dyn Inode> = self.create_node(name, mode, rdev)?;
+        Ok(node)
+    }
+
+    fn mkdir(&self, name: &str, mode: u32) -> VfsResult<Arc<dyn Inode>> {
+        let node: Arc<dyn Inode> = self.mkdir_node(name, mode)?;
+        Ok(node)
+    }
+
+    fn symlink(&self, name: &str, target: &str) -> VfsResult<Arc<dyn Inode>> {
+        let node: Arc<dyn Inode> = self.symlink_node(name, target)?;
+        Ok(node)
+    }
+
+    fn link(&self, name: &str, target: &Arc<dyn Inode>) -> VfsResult<()> {
+        self.link_node(name, target)
+    }
+
+    fn unlink(&self, name: &str) -> VfsResult<()> {
+        self.remove_name(name, false)
+    }
+
+    fn rmdir(&self, name: &str) -> VfsResult<()> {
+        self.remove_name(name, true)
+    }
+
+    fn rename(&self, old_name: &str, new_dir: &Arc<dyn Inode>, new_name: &str) -> VfsResult<()> {
+        self.rename_node(old_name, new_dir, new_name)
+    }
+
+    fn open(&self, flags: OpenFlags) -> VfsResult<Option<Box<dyn FileHandle>>> {
+        match self.kind {
+            FileType::Directory => Ok(Some(Box::new(DirHandle::new()))),
+            FileType::Regular => {
+                let writes = flags.bits() & 3 != 0;
+                let truncates = flags.contains(OpenFlags::O_TRUNC);
+                if (writes || truncates) && self.upper.get().is_none() {
+                    // With O_TRUNC the VFS truncates next: copy no data.
+                    self.copy_up(truncates.then_some(0))?;
+                }
+                Ok(None)
+            }
+            _ => Ok(None),
+        }
+    }
+
+    fn ioctl(&self, request: u32, arg: usize) -> VfsResult<usize> {
+        self.top().ioctl(request, arg)
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}

@@ -1,0 +1,102 @@
+//! Lower files with several names (hard links) stay one object after a
+//! copy-up of any of them, as Linux overlayfs with `index=on`.
+//!
+//! The first copy-up of such a file puts the copy in the index directory of
+//! the upper layer (under a name made of its overlay inode number), not at
+//! one of its names: every name still in a lower layer then resolves to that
+//! copy through [`LinkState`]. A name gets an upper link of its own only
+//! when a namespace change needs one (rename of it). Each lower name that an
+//! upper entry covers (a whiteout, a replacing rename, an upper link) is
+//! counted; the link count shown is the upper copy's names (without the
+//! index entry) plus the lower names not yet covered. When none is left the
+//! index entry goes: the copy is an ordinary upper file from then on.
+//!
+//! The index lives in memory for the life of the mount (the upper layer is
+//! meant to be fresh, as the kernel's ramfs is); an upper layer reused by a
+//! later mount shows its index entries' files only at the names that got
+//! upper links.
+
+use alloc::string::String;
+use alloc::sync::Arc;
+
+use spin::Mutex;
+use vfs::{Inode, InodeNo};
+
+pub(crate) struct LinkState {
+    /// The overlay inode number of the object.
+    pub ino: InodeNo,
+    /// Link count of the lower object.
+    pub lower_nlink: u32,
+    inner: Mutex<LinkInner>,
+}
+
+struct LinkInner {
+    /// Lower names covered by an upper entry.
+    covered: u32,
+    /// The upper copy, once made.
+    upper: Option<Arc<dyn Inode>>,
+    /// Its name in the index directory while lower names remain.
+    index_name: Option<String>,
+}
+
+impl LinkState {
+    pub fn new(ino: InodeNo, lower_nlink: u32) -> LinkState {
+        LinkState {
+            ino,
+            lower_nlink,
+            inner: Mutex::new(LinkInner {
+                covered: 0,
+                upper: None,
+                index_name: None,
+            }),
+        }
+    }
+
+    /// The upper copy, if made.
+    pub fn upper(&self) -> Option<Arc<dyn Inode>> {
+        self.inner.lock().upper.clone()
+    }
+
+    /// Record the copy made under `index_name` in the index directory.
+    pub fn set_upper(&self, upper: Arc<dyn Inode>, index_name: String) {
+        let mut inner = self.inner.lock();
+        inner.upper = Some(upper);
+        inner.index_name = Some(index_name);
+    }
+
+    /// Lower names not covered yet.
+    fn lower_left(inner: &LinkInner, lower_nlink: u32) -> u32 {
+        lower_nlink.saturating_sub(inner.covered)
+    }
+
+    /// The link count to show, given the upper copy's own (None before the
+    /// copy-up).
+    pub fn nlink(&self, upper_nlink: Option<u32>) -> u32 {
+        let inner = self.inner.lock();
+        let index_link = u32::from(inner.index_name.is_some());
+        let upper_names = upper_nlink.map_or(0, |n| n.saturating_sub(index_link));
+        upper_names.saturating_add(Self::lower_left(&inner, self.lower_nlink))
+    }
+
+    /// A lower name was covered. When it was the last, the index entry is
+    /// no longer needed: returns its name for the caller to remove.
+    pub fn cover_one(&self) -> Option<String> {
+        let mut inner = self.inner.lock();
+        inner.covered = inner.covered.saturating_add(1);
+        if Self::lower_left(&inner, self.lower_nlink) == 0 {
+            inner.index_name.take()
+        } else {
+            None
+        }
+    }
+
+    /// Put back an index name whose removal failed, so the count stays right.
+    pub fn restore_index_name(&self, name: String) {
+        self.inner.lock().index_name = Some(name);
+    }
+
+    /// Whether every lower name is covered.
+    pub fn all_covered(&self) -> bool {
+        Self::lower_left(&self.inner.lock(), self.lower_nlink) == 0
+    }
+}
