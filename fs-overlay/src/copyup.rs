@@ -20,7 +20,7 @@ impl OverlayInode {
     /// The upper object, copying this object (and its parents) up first if
     /// needed. `keep`: how many bytes of data the copy needs (None: all).
     pub(crate) fn copy_up(&self, keep: Option<u64>) -> VfsResult<Arc<dyn Inode>> {
-        if let Some(upper) = self.upper.get() {
+        if let Some(upper) = self.copied() {
             return Ok(upper.clone());
         }
         self.fs.upper_root()?;
@@ -34,17 +34,16 @@ impl OverlayInode {
         ns: &NsGuard<'_>,
         keep: Option<u64>,
     ) -> VfsResult<Arc<dyn Inode>> {
-        if let Some(upper) = self.upper.get() {
+        if let Some(upper) = self.copied() {
             return Ok(upper.clone());
         }
         self.fs.upper_root()?;
         if self.removed.load(Ordering::Acquire) {
             return Err(Errno::ENOENT);
         }
-        if let Some(link) = &self.link {
-            return self.copy_up_linked(ns, link, keep);
-        }
-        // Ancestors without an upper copy, nearest first; then copied top down.
+        // Ancestors without an upper copy, nearest first; then copied top
+        // down (for a hard-linked file, those of the name it was found by,
+        // as Linux copies the parents of the name used).
         let mut chain: Vec<Arc<OverlayInode>> = Vec::new();
         let mut cursor = self.parent();
         while let Some(dir) = cursor {
@@ -58,7 +57,19 @@ impl OverlayInode {
         for dir in chain.iter().rev() {
             dir.copy_up_one(None)?;
         }
-        self.copy_up_one(keep)
+        match &self.link {
+            Some(link) => self.copy_up_linked(ns, link, keep),
+            None => self.copy_up_one(keep),
+        }
+    }
+
+    /// The upper object if nothing is left to copy: for a name of a
+    /// hard-linked file, also that name must have its upper link (the
+    /// object may have been copied through another name).
+    fn copied(&self) -> Option<&Arc<dyn Inode>> {
+        let upper = self.upper.get()?;
+        let name_pending = self.link.is_some() && self.place.lock().is_some();
+        (!name_pending).then_some(upper)
     }
 
     /// Copy this object next to its lower self; its parent has an upper copy.
@@ -85,21 +96,40 @@ impl OverlayInode {
         Ok(copy)
     }
 
-    /// A lower file with several names: copy it into the index.
+    /// A name of a lower file with several names: the object is copied into
+    /// the index once; then, as Linux does, the name used gets an upper link
+    /// to it (covering that lower name).
     fn copy_up_linked(
         &self,
         ns: &NsGuard<'_>,
         link: &LinkState,
         keep: Option<u64>,
     ) -> VfsResult<Arc<dyn Inode>> {
-        if let Some(upper) = link.upper() {
-            self.adopt_upper(upper.clone());
-            return Ok(upper);
+        let copy = match link.upper() {
+            Some(copy) => copy,
+            None => {
+                let index = self.fs.index_dir(ns)?;
+                let name = format!("{:x}", self.number);
+                let copy = self.copy_into(&index, &name, keep)?;
+                link.set_upper(copy.clone(), name);
+                copy
+            }
+        };
+        let place = self
+            .place
+            .lock()
+            .as_ref()
+            .map(|p| (p.parent.clone(), p.name.clone()));
+        if let Some((parent, name)) = place
+            && let Some(dir) = parent.upper.get()
+            // Still this lower name (not covered since it was looked up).
+            && layers::find(&**dir, &name)?.is_none()
+        {
+            let dir_times = dir.getattr()?;
+            dir.link(&name, &copy)?;
+            restore_times(&**dir, &dir_times);
+            self.cover_lower_name(ns, link, &parent, &name);
         }
-        let index = self.fs.index_dir(ns)?;
-        let name = format!("{:x}", self.ino);
-        let copy = self.copy_into(&index, &name, keep)?;
-        link.set_upper(copy.clone(), name);
         self.adopt_upper(copy.clone());
         Ok(copy)
     }
@@ -125,7 +155,7 @@ impl OverlayInode {
 
     /// Route this node to its new upper copy.
     pub(crate) fn adopt_upper(&self, copy: Arc<dyn Inode>) {
-        self.fs.inos.set_origin(copy.ino(), self.ino);
+        self.fs.inos.set_origin(copy.ino(), self.number);
         self.upper.call_once(|| copy);
         // The place is not needed any more; drop the parent outside the lock.
         let place = self.place.lock().take();

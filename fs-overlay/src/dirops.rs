@@ -284,18 +284,20 @@ impl OverlayInode {
             (false, true) => make_whiteout(&*parent, name)?,
             (false, false) => return Err(Errno::ENOENT),
         }
-        child.name_gone(&ns, in_upper);
+        child.name_gone(&ns, in_upper, self, name);
         Ok(())
     }
 
-    /// One name of this object went away: an upper entry (`in_upper`) or a
-    /// lower name now covered by a whiteout or another object.
-    fn name_gone(&self, ns: &NsGuard<'_>, in_upper: bool) {
+    /// The name `name` of this object in `parent` went away: an upper entry
+    /// (`in_upper`) or a lower name now covered by a whiteout or another
+    /// object.
+    fn name_gone(&self, ns: &NsGuard<'_>, in_upper: bool, parent: &OverlayInode, name: &str) {
+        parent.forget_linked_name(name);
         if self.is_dir() {
             self.removed.store(true, Ordering::Release);
         } else if !in_upper {
             match &self.link {
-                Some(link) => self.cover_lower_name(ns, link),
+                Some(link) => self.cover_lower_name(ns, link, parent, name),
                 None => self.removed.store(true, Ordering::Release),
             }
         }
@@ -309,9 +311,16 @@ impl OverlayInode {
         }
     }
 
-    /// Count a covered lower name of a hard-linked object; drop its index
-    /// entry once no lower name is left.
-    fn cover_lower_name(&self, ns: &NsGuard<'_>, link: &LinkState) {
+    /// Count the covered lower name `name` in `parent` of a hard-linked
+    /// object; drop its index entry once no lower name is left.
+    pub(crate) fn cover_lower_name(
+        &self,
+        ns: &NsGuard<'_>,
+        link: &LinkState,
+        parent: &OverlayInode,
+        name: &str,
+    ) {
+        self.forget_place_if(parent, name);
         if let Some(index_name) = link.cover_one() {
             let removed = self
                 .fs
@@ -346,7 +355,9 @@ impl OverlayInode {
             Err(e) => return Err(e),
         };
         if let Some(target) = &target {
-            if Arc::ptr_eq(target, &source) {
+            // Two names of one object: nothing to do, but see `links`.
+            if target.number == source.number {
+                self.move_linked_name(old_name, new_dir, new_name);
                 return Ok(());
             }
             match (source.is_dir(), target.is_dir()) {
@@ -359,7 +370,11 @@ impl OverlayInode {
         let old_lower = self.lower_has(old_name)?;
         let old_dir = self.copy_up_locked(&ns, None)?;
         if !matches!(upper_entry(&*old_dir, old_name)?, UpperEntry::Entry) {
-            source.give_upper_name(&ns, &old_dir, old_name)?;
+            // A lower name: copying it up gives it an upper entry here.
+            source.copy_up_locked(&ns, None)?;
+            if !matches!(upper_entry(&*old_dir, old_name)?, UpperEntry::Entry) {
+                return Err(Errno::EIO);
+            }
         }
         let source_upper = source.upper.get().cloned().ok_or(Errno::EIO)?;
         let target_dir = new_dir.copy_up_locked(&ns, None)?;
@@ -402,27 +417,13 @@ impl OverlayInode {
             restore_target();
             return Err(e);
         }
+        self.forget_linked_name(old_name);
         if let Some(temp) = old_whiteout {
             old_dir.rename(&temp, &old_dir, old_name)?;
         }
         if let Some(target) = target {
-            target.name_gone(&ns, target_in_upper);
+            target.name_gone(&ns, target_in_upper, new_dir, new_name);
         }
         Ok(())
-    }
-
-    /// Give this lower object an upper entry at `name` in `dir` (its parent's
-    /// upper directory): its copy-up, or for a hard-linked file a link to
-    /// its index copy (covering that lower name).
-    fn give_upper_name(&self, ns: &NsGuard<'_>, dir: &Arc<dyn Inode>, name: &str) -> VfsResult<()> {
-        match &self.link {
-            Some(link) => {
-                let copy = self.copy_up_locked(ns, None)?;
-                dir.link(name, &copy)?;
-                self.cover_lower_name(ns, link);
-                Ok(())
-            }
-            None => self.copy_up_locked(ns, None).map(|_| ()),
-        }
     }
 }

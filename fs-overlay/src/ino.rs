@@ -9,6 +9,7 @@
 //! from a counter in the top half of the range, remembered per object.
 
 use alloc::sync::{Arc, Weak};
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use hashbrown::HashMap;
 use spin::Mutex;
@@ -21,12 +22,16 @@ pub(crate) const UPPER: u32 = 0;
 
 /// Numbers at or above this come from the fallback counter.
 const FALLBACK_BASE: u64 = 1 << 63;
+/// The VFS keys of names of hard-linked lower files count down from the top
+/// (see `links`); they are never shown as inode numbers.
+const NAME_KEYS_TOP: u64 = u64::MAX;
 
 pub(crate) struct InoMap {
     bits: u32,
     /// Upper real inode number -> overlay number, for copied-up objects.
     origins: Mutex<HashMap<InodeNo, InodeNo>>,
     fallback: Mutex<Fallback>,
+    next_name_key: AtomicU64,
 }
 
 struct Fallback {
@@ -45,7 +50,13 @@ impl InoMap {
                 numbers: HashMap::new(),
                 next: FALLBACK_BASE,
             }),
+            next_name_key: AtomicU64::new(NAME_KEYS_TOP),
         }
+    }
+
+    /// A fresh VFS key for one name of a hard-linked lower file.
+    pub fn name_key(&self) -> InodeNo {
+        self.next_name_key.fetch_sub(1, Ordering::Relaxed)
     }
 
     /// The overlay number of object `real` of `layer`, ignoring origins.
@@ -116,12 +127,12 @@ impl NodeTable {
     /// The live node numbered `ino`, or `fresh` (which becomes the live one).
     pub fn get_or_insert(&self, fresh: Arc<OverlayInode>) -> Arc<OverlayInode> {
         let mut nodes = self.inner.lock();
-        if let Some(live) = nodes.map.get(&fresh.ino).and_then(Weak::upgrade)
+        if let Some(live) = nodes.map.get(&fresh.number).and_then(Weak::upgrade)
             && live.kind == fresh.kind
         {
             return live;
         }
-        nodes.map.insert(fresh.ino, Arc::downgrade(&fresh));
+        nodes.map.insert(fresh.number, Arc::downgrade(&fresh));
         if nodes.map.len() >= nodes.sweep_at {
             nodes.map.retain(|_, w| w.strong_count() > 0);
             nodes.sweep_at = (nodes.map.len() * 2).max(64);
@@ -135,10 +146,10 @@ impl NodeTable {
         let mut nodes = self.inner.lock();
         if nodes
             .map
-            .get(&node.ino)
+            .get(&node.number)
             .is_some_and(|w| core::ptr::eq(w.as_ptr(), node))
         {
-            nodes.map.remove(&node.ino);
+            nodes.map.remove(&node.number);
         }
     }
 }

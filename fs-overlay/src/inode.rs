@@ -8,6 +8,7 @@ use alloc::vec::Vec;
 use core::any::Any;
 use core::sync::atomic::{AtomicBool, Ordering};
 
+use hashbrown::HashMap;
 use spin::{Mutex, Once};
 use vfs::{
     DirSink, Errno, FileHandle, FileType, Inode, InodeNo, OpenFlags, SetAttr, Stat, VfsResult,
@@ -22,7 +23,8 @@ use crate::readdir::{self, DirHandle};
 /// so a copy-up knows where the copy goes. Lower directories and lower
 /// files with one name never move without a copy-up first (renaming them
 /// copies them up; a lower directory cannot be renamed), so this stays
-/// true; hard-linked files are copied to the index instead (see `links`).
+/// true. A name of a hard-linked file has a node of its own (see `links`),
+/// whose place is that name.
 pub(crate) struct Place {
     pub parent: Arc<OverlayInode>,
     pub name: Box<str>,
@@ -31,7 +33,12 @@ pub(crate) struct Place {
 /// One object of an overlay.
 pub struct OverlayInode {
     pub(crate) fs: Arc<Shared>,
-    pub(crate) ino: InodeNo,
+    /// What `Inode::ino` returns, the VFS's key for its vnode: the object's
+    /// number, except for a name of a hard-linked lower file, which gets a
+    /// key of its own so that the node knows its name (see `links`).
+    key: InodeNo,
+    /// The object's inode number, as `stat` and listings show it.
+    pub(crate) number: InodeNo,
     pub(crate) kind: FileType,
     /// The object this node was made from: the upper one when it was found
     /// there, else the topmost lower one.
@@ -46,6 +53,8 @@ pub struct OverlayInode {
     pub(crate) link: Option<Arc<LinkState>>,
     /// Its last name was removed while it was only in a lower layer.
     pub(crate) removed: AtomicBool,
+    /// For a directory: the nodes of its lower hard-linked names (see `links`).
+    pub(crate) linked_names: Mutex<HashMap<Box<str>, Weak<OverlayInode>>>,
     this: Weak<OverlayInode>,
 }
 
@@ -53,6 +62,7 @@ impl OverlayInode {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         fs: &Arc<Shared>,
+        key: InodeNo,
         ino: InodeNo,
         kind: FileType,
         first: Arc<dyn Inode>,
@@ -67,7 +77,8 @@ impl OverlayInode {
         }
         Arc::new_cyclic(|this| OverlayInode {
             fs: fs.clone(),
-            ino,
+            key,
+            number: ino,
             kind,
             first,
             upper: upper_once,
@@ -75,13 +86,23 @@ impl OverlayInode {
             place: Mutex::new(place),
             link,
             removed: AtomicBool::new(false),
+            linked_names: Mutex::new(HashMap::new()),
             this: this.clone(),
         })
     }
 
     /// The object that answers for this node now.
     pub(crate) fn top(&self) -> &Arc<dyn Inode> {
-        self.upper.get().unwrap_or(&self.first)
+        if let Some(upper) = self.upper.get() {
+            return upper;
+        }
+        // Another name of a hard-linked file may have been copied up.
+        if let Some(link) = &self.link
+            && let Some(upper) = link.upper()
+        {
+            return self.upper.call_once(|| upper);
+        }
+        &self.first
     }
 
     pub(crate) fn this(&self) -> VfsResult<Arc<OverlayInode>> {
@@ -90,6 +111,17 @@ impl OverlayInode {
 
     pub(crate) fn parent(&self) -> Option<Arc<OverlayInode>> {
         self.place.lock().as_ref().map(|p| p.parent.clone())
+    }
+
+    /// The name `name` in `parent` no longer shows this node.
+    pub(crate) fn forget_place_if(&self, parent: &OverlayInode, name: &str) {
+        let mut mine = self.place.lock();
+        let matches = mine
+            .as_ref()
+            .is_some_and(|p| core::ptr::eq(&*p.parent, parent) && &*p.name == name);
+        let old = if matches { mine.take() } else { None };
+        drop(mine);
+        drop(old);
     }
 
     pub(crate) fn is_dir(&self) -> bool {
@@ -110,8 +142,8 @@ impl OverlayInode {
     /// other types (device nodes) are written where they are, as on Linux.
     fn for_data_change(&self, keep: Option<u64>) -> VfsResult<Arc<dyn Inode>> {
         match self.upper.get() {
+            _ if self.kind == FileType::Regular => self.copy_up(keep),
             Some(upper) => Ok(upper.clone()),
-            None if self.kind == FileType::Regular => self.copy_up(keep),
             None => Ok(self.first.clone()),
         }
     }
@@ -131,7 +163,7 @@ impl Drop for OverlayInode {
 
 impl Inode for OverlayInode {
     fn ino(&self) -> InodeNo {
-        self.ino
+        self.key
     }
 
     fn file_type(&self) -> FileType {
@@ -140,15 +172,15 @@ impl Inode for OverlayInode {
 
     fn getattr(&self) -> VfsResult<Stat> {
         let mut stat = self.top().getattr()?;
-        stat.ino = self.ino;
-        if self.removed.load(Ordering::Acquire) {
+        stat.ino = self.number;
+        if let Some(link) = &self.link {
+            stat.nlink = link.nlink(self.upper.get().map(|_| stat.nlink));
+        } else if self.removed.load(Ordering::Acquire) {
             stat.nlink = 0;
         } else if self.is_merged() {
             // As Linux: counting subdirectories across layers is not worth
             // it, and 1 tells `find` not to rely on the count.
             stat.nlink = 1;
-        } else if let Some(link) = &self.link {
-            stat.nlink = link.nlink(self.upper.get().map(|_| stat.nlink));
         }
         Ok(stat)
     }
@@ -223,7 +255,7 @@ impl Inode for OverlayInode {
             FileType::Regular => {
                 let writes = flags.bits() & 3 != 0;
                 let truncates = flags.contains(OpenFlags::O_TRUNC);
-                if (writes || truncates) && self.upper.get().is_none() {
+                if writes || truncates {
                     // With O_TRUNC the VFS truncates next: copy no data.
                     self.copy_up(truncates.then_some(0))?;
                 }

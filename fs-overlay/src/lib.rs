@@ -158,33 +158,56 @@ impl Shared {
     }
 
     /// The node for an object found through the layers: the live one if
-    /// any, else a new one.
+    /// any, else a new one. A name of a lower hard-linked file gets a node of
+    /// its own (see `links`).
     pub fn node_for(
         self: &Arc<Self>,
         found: Found,
         place: Option<Place>,
     ) -> VfsResult<Arc<OverlayInode>> {
         let kind = found.file_type().ok_or(Errno::EIO)?;
-        let Found { mut upper, lowers } = found;
+        let Found { upper, lowers } = found;
         let (ino, first) = match (&upper, lowers.first()) {
             (Some(u), _) => (self.inos.upper(u.ino()), u.clone()),
             (None, Some(l)) => (self.inos.encode(l.layer, l.inode.ino()), l.inode.clone()),
             (None, None) => return Err(Errno::EIO),
         };
-        if let Some(live) = self.nodes.get(ino, kind) {
-            return Ok(live);
-        }
         let link = if kind == FileType::Directory {
             None
         } else {
             self.link_state(ino, &first, upper.is_none())?
         };
         if upper.is_none()
-            && let Some(link) = &link
+            && let Some(link) = link
         {
-            upper = link.upper();
+            let at = place.as_ref().map(|p| (p.parent.clone(), p.name.clone()));
+            if let Some((parent, name)) = &at
+                && let Some(live) = parent.linked_name(name, ino)
+            {
+                return Ok(live);
+            }
+            let key = self.inos.name_key();
+            let shared_upper = link.upper();
+            let node = OverlayInode::new(
+                self,
+                key,
+                ino,
+                kind,
+                first,
+                shared_upper,
+                lowers,
+                place,
+                Some(link),
+            );
+            if let Some((parent, name)) = at {
+                parent.remember_linked_name(&name, &node);
+            }
+            return Ok(node);
         }
-        let node = OverlayInode::new(self, ino, kind, first, upper, lowers, place, link);
+        if let Some(live) = self.nodes.get(ino, kind) {
+            return Ok(live);
+        }
+        let node = OverlayInode::new(self, ino, ino, kind, first, upper, lowers, place, link);
         Ok(self.nodes.get_or_insert(node))
     }
 

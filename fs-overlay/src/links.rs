@@ -2,25 +2,35 @@
 //! copy-up of any of them, as Linux overlayfs with `index=on`.
 //!
 //! The first copy-up of such a file puts the copy in the index directory of
-//! the upper layer (under a name made of its overlay inode number), not at
-//! one of its names: every name still in a lower layer then resolves to that
-//! copy through [`LinkState`]. A name gets an upper link of its own only
-//! when a namespace change needs one (rename of it). Each lower name that an
-//! upper entry covers (a whiteout, a replacing rename, an upper link) is
-//! counted; the link count shown is the upper copy's names (without the
-//! index entry) plus the lower names not yet covered. When none is left the
-//! index entry goes: the copy is an ordinary upper file from then on.
+//! the upper layer (under a name made of its overlay inode number) and, as
+//! Linux does, links it at the name used; every name still in a lower layer
+//! resolves to that copy through [`LinkState`], and gets its own upper link
+//! when it is changed. Each lower name that an upper entry covers (a
+//! whiteout, a replacing rename, an upper link) is counted; the link count
+//! shown is the upper copy's names (without the index entry) plus the lower
+//! names not yet covered. When none is left the index entry goes: the copy
+//! is an ordinary upper file from then on.
+//!
+//! Each lower name of such a file has a node of its own (kept per directory
+//! in `linked_names`, with a VFS key of its own), so a copy-up knows which
+//! name it came through and copies that name's parents, as Linux does; all
+//! of them share the object's state, inode number and link count. One
+//! consequence: the VFS cannot see that two such names are one object, so a
+//! rename of one onto the other reaches [`OverlayInode::rename_node`],
+//! which does nothing (as POSIX says) but moves the old name's node to the
+//! new name, as the VFS moves its cache entry.
 //!
 //! The index lives in memory for the life of the mount (the upper layer is
 //! meant to be fresh, as the kernel's ramfs is); an upper layer reused by a
-//! later mount shows its index entries' files only at the names that got
-//! upper links.
+//! later mount shows the copies at the names that got upper links.
 
 use alloc::string::String;
-use alloc::sync::Arc;
+use alloc::sync::{Arc, Weak};
 
 use spin::Mutex;
 use vfs::{Inode, InodeNo};
+
+use crate::inode::{OverlayInode, Place};
 
 pub(crate) struct LinkState {
     /// The overlay inode number of the object.
@@ -98,5 +108,44 @@ impl LinkState {
     /// Whether every lower name is covered.
     pub fn all_covered(&self) -> bool {
         Self::lower_left(&self.inner.lock(), self.lower_nlink) == 0
+    }
+}
+
+impl OverlayInode {
+    /// The live node of lower hard-linked name `name` in this directory,
+    /// if it still shows object `ino`.
+    pub(crate) fn linked_name(&self, name: &str, ino: InodeNo) -> Option<Arc<OverlayInode>> {
+        let live = self.linked_names.lock().get(name).and_then(Weak::upgrade)?;
+        (live.number == ino).then_some(live)
+    }
+
+    pub(crate) fn remember_linked_name(&self, name: &str, node: &Arc<OverlayInode>) {
+        let mut names = self.linked_names.lock();
+        // Drop dead entries now and then (amortised O(1)).
+        if names.len() >= 64 && names.len().is_power_of_two() {
+            names.retain(|_, w| w.strong_count() > 0);
+        }
+        names.insert(name.into(), Arc::downgrade(node));
+    }
+
+    pub(crate) fn forget_linked_name(&self, name: &str) {
+        self.linked_names.lock().remove(name);
+    }
+
+    /// The VFS moved its entry for `old_name` to `new_name` in `new_dir`
+    /// (a rename between two names of one object): move the node too.
+    pub(crate) fn move_linked_name(&self, old_name: &str, new_dir: &OverlayInode, new_name: &str) {
+        let moved = self.linked_names.lock().remove(old_name);
+        let Some(node) = moved.as_ref().and_then(Weak::upgrade) else {
+            return;
+        };
+        if let Ok(parent) = new_dir.this() {
+            let old = node.place.lock().replace(Place {
+                parent,
+                name: new_name.into(),
+            });
+            drop(old);
+            new_dir.remember_linked_name(new_name, &node);
+        }
     }
 }
