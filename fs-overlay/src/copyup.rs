@@ -156,7 +156,7 @@ impl OverlayInode {
     /// Route this node to its new upper copy.
     pub(crate) fn adopt_upper(&self, copy: Arc<dyn Inode>) {
         self.fs.inos.set_origin(copy.ino(), self.number);
-        self.upper.call_once(|| copy);
+        self.set_upper(copy);
         // The place is not needed any more; drop the parent outside the lock.
         let place = self.place.lock().take();
         drop(place);

@@ -8,7 +8,6 @@ use alloc::vec::Vec;
 use core::any::Any;
 use core::sync::atomic::{AtomicBool, Ordering};
 
-use hashbrown::HashMap;
 use spin::{Mutex, Once};
 use vfs::{
     DirSink, Errno, FileHandle, FileType, Inode, InodeNo, OpenFlags, SetAttr, Stat, VfsResult,
@@ -16,7 +15,7 @@ use vfs::{
 
 use crate::Shared;
 use crate::layers::Lower;
-use crate::links::LinkState;
+use crate::links::{LinkState, LinkedNames};
 use crate::readdir::{self, DirHandle};
 
 /// Where a not-yet-copied object was found: its parent and its name there,
@@ -31,30 +30,48 @@ pub(crate) struct Place {
 }
 
 /// One object of an overlay.
+///
+/// `repr(C)`: what a warm `stat` of a lower object reads (a few flags and
+/// the lower attributes) comes first, in as few cache lines as possible;
+/// the rest of the node is not touched then.
+#[repr(C)]
 pub struct OverlayInode {
+    /// `upper` is set (stored with Release after it).
+    copied: AtomicBool,
+    /// Its last name was removed while it was only in a lower layer.
+    pub(crate) removed: AtomicBool,
+    pub(crate) kind: FileType,
+    /// `lower_stat` holds the lower object's attributes.
+    has_lower_stat: bool,
+    /// A directory merged from several lower layers (and no upper yet).
+    lower_merged: bool,
+    /// `link` is set.
+    linked: bool,
+    /// The attributes of `first` when it is a lower object, read once
+    /// (with `ino` set to this node's number): lower layers do not change
+    /// under a mount (as on Linux, where doing so is undefined).
+    lower_stat: Stat,
+    /// The upper object, set once (found there, or on copy-up).
+    pub(crate) upper: Once<Arc<dyn Inode>>,
+    /// For a lower file with several names: their shared state.
+    pub(crate) link: Option<Arc<LinkState>>,
+    /// The object's inode number, as `stat` and listings show it.
+    pub(crate) number: InodeNo,
+    /// For a directory, the lower directories merged into it, topmost
+    /// first (empty for anything else).
+    pub(crate) lowers: Box<[Lower]>,
+    /// The object this node was made from: the upper one when it was found
+    /// there, else the topmost lower one.
+    pub(crate) first: Arc<dyn Inode>,
     pub(crate) fs: Arc<Shared>,
     /// What `Inode::ino` returns, the VFS's key for its vnode: the object's
     /// number, except for a name of a hard-linked lower file, which gets a
     /// key of its own so that the node knows its name (see `links`).
     key: InodeNo,
-    /// The object's inode number, as `stat` and listings show it.
-    pub(crate) number: InodeNo,
-    pub(crate) kind: FileType,
-    /// The object this node was made from: the upper one when it was found
-    /// there, else the topmost lower one.
-    pub(crate) first: Arc<dyn Inode>,
-    /// The upper object, set once (found there, or on copy-up).
-    pub(crate) upper: Once<Arc<dyn Inode>>,
-    /// For a directory, the lower directories merged into it, topmost
-    /// first; for anything else the lower object, if any.
-    pub(crate) lowers: Box<[Lower]>,
     pub(crate) place: Mutex<Option<Place>>,
-    /// For a lower file with several names: their shared state.
-    pub(crate) link: Option<Arc<LinkState>>,
-    /// Its last name was removed while it was only in a lower layer.
-    pub(crate) removed: AtomicBool,
-    /// For a directory: the nodes of its lower hard-linked names (see `links`).
-    pub(crate) linked_names: Mutex<HashMap<Box<str>, Weak<OverlayInode>>>,
+    /// For a directory: the nodes of its lower hard-linked names (see
+    /// `links`), made on first use.
+    pub(crate) linked_names: Mutex<Option<Box<LinkedNames>>>,
     this: Weak<OverlayInode>,
 }
 
@@ -66,43 +83,67 @@ impl OverlayInode {
         ino: InodeNo,
         kind: FileType,
         first: Arc<dyn Inode>,
+        lower_stat: Option<Stat>,
         upper: Option<Arc<dyn Inode>>,
         lowers: Vec<Lower>,
         place: Option<Place>,
         link: Option<Arc<LinkState>>,
     ) -> Arc<OverlayInode> {
+        let copied = upper.is_some();
         let upper_once = Once::new();
         if let Some(upper) = upper {
             upper_once.call_once(|| upper);
         }
+        // Only directories merge lower layers; a file's lower object is `first`.
+        let lowers = if kind == FileType::Directory {
+            lowers
+        } else {
+            Vec::new()
+        };
+        let has_lower_stat = lower_stat.is_some();
+        let mut lower_stat = lower_stat.unwrap_or_default();
+        lower_stat.ino = ino;
         Arc::new_cyclic(|this| OverlayInode {
+            copied: AtomicBool::new(copied),
+            removed: AtomicBool::new(false),
+            kind,
+            has_lower_stat,
+            lower_merged: lowers.len() > 1,
+            linked: link.is_some(),
+            lower_stat,
+            upper: upper_once,
+            link,
+            number: ino,
+            lowers: lowers.into_boxed_slice(),
+            first,
             fs: fs.clone(),
             key,
-            number: ino,
-            kind,
-            first,
-            upper: upper_once,
-            lowers: lowers.into_boxed_slice(),
             place: Mutex::new(place),
-            link,
-            removed: AtomicBool::new(false),
-            linked_names: Mutex::new(HashMap::new()),
+            linked_names: Mutex::new(None),
             this: this.clone(),
         })
     }
 
-    /// The object that answers for this node now.
-    pub(crate) fn top(&self) -> &Arc<dyn Inode> {
+    /// Route this node to its upper object (once).
+    pub(crate) fn set_upper(&self, upper: Arc<dyn Inode>) -> &Arc<dyn Inode> {
+        let upper = self.upper.call_once(|| upper);
+        self.copied.store(true, Ordering::Release);
+        upper
+    }
+
+    /// The upper object, if there is one yet.
+    fn current_upper(&self) -> Option<&Arc<dyn Inode>> {
         if let Some(upper) = self.upper.get() {
-            return upper;
+            return Some(upper);
         }
         // Another name of a hard-linked file may have been copied up.
-        if let Some(link) = &self.link
-            && let Some(upper) = link.upper()
-        {
-            return self.upper.call_once(|| upper);
-        }
-        &self.first
+        let upper = self.link.as_ref()?.upper()?;
+        Some(self.set_upper(upper))
+    }
+
+    /// The object that answers for this node now.
+    pub(crate) fn top(&self) -> &Arc<dyn Inode> {
+        self.current_upper().unwrap_or(&self.first)
     }
 
     pub(crate) fn this(&self) -> VfsResult<Arc<OverlayInode>> {
@@ -171,7 +212,21 @@ impl Inode for OverlayInode {
     }
 
     fn getattr(&self) -> VfsResult<Stat> {
-        let mut stat = self.top().getattr()?;
+        // The warm path of a lower object: flags and the kept attributes.
+        if !self.copied.load(Ordering::Acquire) && !self.linked && self.has_lower_stat {
+            let mut stat = self.lower_stat;
+            if self.removed.load(Ordering::Acquire) {
+                stat.nlink = 0;
+            } else if self.lower_merged {
+                stat.nlink = 1;
+            }
+            return Ok(stat);
+        }
+        let mut stat = match self.current_upper() {
+            Some(upper) => upper.getattr()?,
+            None if self.has_lower_stat => self.lower_stat,
+            None => self.first.getattr()?,
+        };
         stat.ino = self.number;
         if let Some(link) = &self.link {
             stat.nlink = link.nlink(self.upper.get().map(|_| stat.nlink));

@@ -172,10 +172,14 @@ impl Shared {
             (None, Some(l)) => (self.inos.encode(l.layer, l.inode.ino()), l.inode.clone()),
             (None, None) => return Err(Errno::EIO),
         };
-        let link = if kind == FileType::Directory {
-            None
-        } else {
-            self.link_state(ino, &first, upper.is_none())?
+        let lower_stat = match upper {
+            Some(_) => None,
+            None => Some(first.getattr()?),
+        };
+        let link = match (kind, &lower_stat) {
+            (FileType::Directory, _) => None,
+            (_, Some(stat)) => self.link_state(ino, Some(stat.nlink))?,
+            (_, None) => self.link_state(ino, None)?,
         };
         if upper.is_none()
             && let Some(link) = link
@@ -194,6 +198,7 @@ impl Shared {
                 ino,
                 kind,
                 first,
+                lower_stat,
                 shared_upper,
                 lowers,
                 place,
@@ -207,33 +212,32 @@ impl Shared {
         if let Some(live) = self.nodes.get(ino, kind) {
             return Ok(live);
         }
-        let node = OverlayInode::new(self, ino, ino, kind, first, upper, lowers, place, link);
+        let node = OverlayInode::new(
+            self, ino, ino, kind, first, lower_stat, upper, lowers, place, link,
+        );
         Ok(self.nodes.get_or_insert(node))
     }
 
     /// The shared state of a lower object with several names, made on the
-    /// first lookup of one of them.
+    /// first lookup of one of them (`lower_nlink`: the link count of the
+    /// lower object found, None for an upper one).
     fn link_state(
         &self,
         ino: InodeNo,
-        first: &Arc<dyn Inode>,
-        is_lower: bool,
+        lower_nlink: Option<u32>,
     ) -> VfsResult<Option<Arc<LinkState>>> {
-        if let Some(link) = self.links.lock().get(&ino) {
+        let mut links = self.links.lock();
+        if let Some(link) = links.get(&ino) {
             return Ok(Some(link.clone()));
         }
-        if !is_lower || self.upper.is_none() {
-            return Ok(None);
+        match lower_nlink {
+            Some(nlink) if nlink > 1 && self.upper.is_some() => {
+                let link = Arc::new(LinkState::new(ino, nlink));
+                links.insert(ino, link.clone());
+                Ok(Some(link))
+            }
+            _ => Ok(None),
         }
-        let nlink = first.getattr()?.nlink;
-        if nlink <= 1 {
-            return Ok(None);
-        }
-        let mut links = self.links.lock();
-        let link = links
-            .entry(ino)
-            .or_insert_with(|| Arc::new(LinkState::new(ino, nlink)));
-        Ok(Some(link.clone()))
     }
 }
 

@@ -24,9 +24,11 @@
 //! meant to be fresh, as the kernel's ramfs is); an upper layer reused by a
 //! later mount shows the copies at the names that got upper links.
 
+use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::sync::{Arc, Weak};
 
+use hashbrown::HashMap;
 use spin::Mutex;
 use vfs::{Inode, InodeNo};
 
@@ -111,16 +113,21 @@ impl LinkState {
     }
 }
 
+/// The nodes of a directory's lower hard-linked names, by name.
+pub(crate) type LinkedNames = HashMap<Box<str>, Weak<OverlayInode>>;
+
 impl OverlayInode {
     /// The live node of lower hard-linked name `name` in this directory,
     /// if it still shows object `ino`.
     pub(crate) fn linked_name(&self, name: &str, ino: InodeNo) -> Option<Arc<OverlayInode>> {
-        let live = self.linked_names.lock().get(name).and_then(Weak::upgrade)?;
+        let names = self.linked_names.lock();
+        let live = names.as_ref()?.get(name).and_then(Weak::upgrade)?;
         (live.number == ino).then_some(live)
     }
 
     pub(crate) fn remember_linked_name(&self, name: &str, node: &Arc<OverlayInode>) {
         let mut names = self.linked_names.lock();
+        let names = names.get_or_insert_with(Box::default);
         // Drop dead entries now and then (amortised O(1)).
         if names.len() >= 64 && names.len().is_power_of_two() {
             names.retain(|_, w| w.strong_count() > 0);
@@ -128,14 +135,18 @@ impl OverlayInode {
         names.insert(name.into(), Arc::downgrade(node));
     }
 
+    fn take_linked_name(&self, name: &str) -> Option<Weak<OverlayInode>> {
+        self.linked_names.lock().as_mut()?.remove(name)
+    }
+
     pub(crate) fn forget_linked_name(&self, name: &str) {
-        self.linked_names.lock().remove(name);
+        self.take_linked_name(name);
     }
 
     /// The VFS moved its entry for `old_name` to `new_name` in `new_dir`
     /// (a rename between two names of one object): move the node too.
     pub(crate) fn move_linked_name(&self, old_name: &str, new_dir: &OverlayInode, new_name: &str) {
-        let moved = self.linked_names.lock().remove(old_name);
+        let moved = self.take_linked_name(old_name);
         let Some(node) = moved.as_ref().and_then(Weak::upgrade) else {
             return;
         };
