@@ -33,8 +33,10 @@ fn one_object_after_copy_up_of_any_name() {
         assert_eq!(s.stat(path).ino, ino, "{path}");
     }
     assert_eq!(nlinks(&s, &["/d/f", "/d/g", "/h"]), [3, 3, 3]);
-    // The copy sits in the index, not at a name.
+    // The copy sits in the index, and (as Linux does) at the name used.
     assert_eq!(s.upper_names("/.wh..wh.index").len(), 1);
+    assert_eq!(s.upper_names("/d"), strings(&["g"]));
+    assert_eq!(errno(s.raw().lstat("/h")), Errno::ENOENT);
     assert!(!s.names("/").contains(&".wh..wh.index".into()));
     // Attributes are the object's too.
     s.vfs.chmod("/h", 0o600).unwrap();
@@ -92,4 +94,29 @@ fn open_descriptor_follows_the_object_through_renames() {
     for path in ["/d/f", "/moved", "/h"] {
         assert_eq!(s.read(path), b"Xi\n", "{path}");
     }
+}
+
+/// A copy-up copies the parents of the name it came through, as Linux
+/// does, even after the VFS moved a name onto another of the same object.
+#[test]
+fn copy_up_copies_the_parents_of_the_name_used() {
+    let s = Stack::new(&[
+        Entry::Dir("/x", 0o755),
+        Entry::Dir("/y", 0o755),
+        Entry::File("/x/f", b"one", 0o644),
+        Entry::HardLink("/y/g", "/x/f"),
+    ]);
+    // Look both names up first, so both have nodes.
+    assert_eq!(s.stat("/x/f").ino, s.stat("/y/g").ino);
+    // Two names of one object: nothing happens (the VFS moves its entry).
+    s.vfs.rename("/x/f", "/y/g").unwrap();
+    assert_eq!(s.names("/x"), strings(&["f"]));
+    assert_eq!(nlinks(&s, &["/x/f", "/y/g"]), [2, 2]);
+    s.vfs.chmod("/y/g", 0o600).unwrap();
+    assert_eq!(s.upper_names("/"), strings(&[".wh..wh.index", "y"]));
+    assert_eq!(s.upper_names("/y"), strings(&["g"]));
+    assert_eq!(s.stat("/x/f").mode & 0o7777, 0o600);
+    // /x was not copied: a lower-only directory keeps its own link count.
+    assert_eq!(s.stat("/x").nlink, 2);
+    assert_eq!(s.stat("/y").nlink, 1);
 }

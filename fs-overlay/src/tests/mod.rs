@@ -4,6 +4,7 @@
 
 extern crate std;
 
+mod concurrent;
 mod copyup;
 mod hardlinks;
 mod inos;
