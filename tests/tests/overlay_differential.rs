@@ -251,7 +251,7 @@ fn write_linux_tree(root: &Path, tree: &[(String, LowerEntry)]) {
 /// A tmpfs with `upper`, `work` and `merged`, the overlay on `merged`;
 /// unmounted when dropped.
 struct LinuxOverlay {
-    _lower: tempfile::TempDir,
+    lower: tempfile::TempDir,
     tmpfs: tempfile::TempDir,
     merged: PathBuf,
     overlay_mounted: bool,
@@ -271,7 +271,7 @@ impl LinuxOverlay {
         )
         .map_err(|e| format!("mount -t tmpfs: {e}"))?;
         let mut me = LinuxOverlay {
-            _lower: lower,
+            lower,
             merged: tmpfs.path().join("merged"),
             tmpfs,
             overlay_mounted: false,
@@ -284,7 +284,7 @@ impl LinuxOverlay {
         }
         let options = format!(
             "lowerdir={},upperdir={},workdir={},{LINUX_OPTIONS}",
-            me._lower.path().display(),
+            me.lower.path().display(),
             me.tmpfs.path().join("upper").display(),
             me.tmpfs.path().join("work").display()
         );
