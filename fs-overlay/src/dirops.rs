@@ -119,17 +119,24 @@ fn replace_with_whiteout(
 fn clear_hidden(dir: &dyn Inode) -> VfsResult<()> {
     let mut names: Vec<(String, FileType)> = Vec::new();
     let mut cookie = 0;
+    let mut failed = None;
     loop {
-        let mut more = false;
+        let start = cookie;
         dir.readdir(cookie, &mut |entry, next| {
-            more = true;
             cookie = next;
             if is_reserved(entry.name) || entry.file_type == FileType::CharDevice {
+                if names.try_reserve(1).is_err() {
+                    failed = Some(Errno::ENOMEM);
+                    return false;
+                }
                 names.push((String::from(entry.name), entry.file_type));
             }
             true
         })?;
-        if !more {
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        if cookie == start {
             break;
         }
     }

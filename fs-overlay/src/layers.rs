@@ -124,6 +124,7 @@ pub(crate) fn resolve(
             // A directory above hides non-directories below.
             (true, false) => break,
             (false, false) => {
+                found.lowers.try_reserve(1).map_err(|_| Errno::ENOMEM)?;
                 found.lowers.push(Lower {
                     layer: dir.layer,
                     inode,

@@ -113,18 +113,19 @@ fn merge(node: &OverlayInode) -> VfsResult<Listing> {
         let mut failed = None;
         let mut cookie = 0;
         loop {
-            let mut more = false;
+            let start = cookie;
             dir.readdir(cookie, &mut |entry, next| {
-                more = true;
                 cookie = next;
                 if is_reserved(entry.name) {
                     return true;
                 }
                 let hash = hasher.hash_one(entry.name);
-                if seen
-                    .find(hash, |&i| listing.name(i) == entry.name)
-                    .is_some()
-                {
+                if let Some(&i) = seen.find(hash, |&i| listing.name(i) == entry.name) {
+                    // A layer naming an entry twice is broken: stop, do not spin.
+                    if i as usize >= first_new {
+                        failed = Some(Errno::EIO);
+                        return false;
+                    }
                     return true;
                 }
                 let ino = entry_ino(&node.fs, layer, entry.ino);
@@ -146,7 +147,9 @@ fn merge(node: &OverlayInode) -> VfsResult<Listing> {
             if let Some(e) = failed {
                 return Err(e);
             }
-            if !more {
+            // Done when a call brings nothing new (a layer that does not
+            // move its cookie forward cannot keep this going either).
+            if cookie == start {
                 break;
             }
         }

@@ -117,3 +117,67 @@ fn statfs_reports_the_upper_layer() {
     assert_eq!(used.blocks_free, empty.blocks_free - 64);
     assert_eq!(used.blocks, empty.blocks);
 }
+
+/// A lower directory that lists one name forever and fails lookups: the
+/// overlay answers with errors, never a hang or a panic.
+struct Broken;
+
+impl vfs::Inode for Broken {
+    fn ino(&self) -> vfs::InodeNo {
+        1
+    }
+
+    fn file_type(&self) -> vfs::FileType {
+        vfs::FileType::Directory
+    }
+
+    fn getattr(&self) -> vfs::VfsResult<vfs::Stat> {
+        Ok(vfs::Stat {
+            mode: 0o040755,
+            nlink: 2,
+            ..vfs::Stat::default()
+        })
+    }
+
+    fn lookup(&self, _name: &str) -> vfs::VfsResult<Arc<dyn vfs::Inode>> {
+        Err(Errno::EIO)
+    }
+
+    fn readdir(&self, cookie: u64, sink: &mut vfs::DirSink<'_>) -> vfs::VfsResult<()> {
+        let entry = vfs::DirEntryRef {
+            ino: 2,
+            file_type: vfs::FileType::Regular,
+            name: "again",
+        };
+        // Bounded, so a regression fails instead of hanging the suite.
+        for _ in 0..1_000_000 {
+            if !sink(entry, cookie) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn as_any(&self) -> &dyn core::any::Any {
+        self
+    }
+}
+
+#[test]
+fn a_broken_lower_layer_gives_errors() {
+    let broken_fs = lower();
+    let layers = Layers {
+        lower: alloc::vec![vfs::Layer {
+            name: "broken".into(),
+            fs: broken_fs,
+            dir: Arc::new(Broken),
+            read_only: true,
+        }],
+        upper: Some(layer("upper", fs_ramfs::RamFs::new(clock(), None), false)),
+    };
+    let vfs = vfs_on(OverlayFs::new(layers, "").unwrap());
+    assert_eq!(errno(vfs.read_dir("/")), Errno::EIO);
+    assert_eq!(errno(vfs.stat("/x")), Errno::EIO);
+    assert_eq!(errno(vfs.write_file("/x", b"")), Errno::EIO);
+    assert_eq!(errno(vfs.mkdir("/d", 0o755)), Errno::EIO);
+}
