@@ -246,6 +246,44 @@ fn enospc_during_copy_up_leaves_the_lower_file() {
 }
 
 #[test]
+fn out_of_inodes_during_copy_up_leaves_nothing_behind() {
+    let lower = rofs(&[
+        Entry::Dir("/a", 0o755),
+        Entry::Dir("/a/b", 0o755),
+        Entry::File("/a/b/f", b"data", 0o644),
+    ]);
+    // Room for two inodes: /a and /a/b copy, the file does not.
+    let upper = fs_ramfs::RamFs::with_limits(clock(), None, Some(2), 0o755);
+    let s = Stack::with_upper(alloc::vec![lower], upper);
+    assert_eq!(errno(s.vfs.chmod("/a/b/f", 0o600)), Errno::ENOSPC);
+    assert_eq!(s.stat("/a/b/f").mode & 0o7777, 0o644);
+    assert_eq!(s.read("/a/b/f"), b"data");
+    assert_eq!(s.upper_names("/a/b"), Vec::<String>::new());
+    // A directory copy that cannot be made leaves no temporary either.
+    let upper = fs_ramfs::RamFs::with_limits(clock(), None, Some(1), 0o755);
+    let lower = rofs(&[Entry::Dir("/a", 0o755), Entry::Dir("/a/b", 0o755)]);
+    let s = Stack::with_upper(alloc::vec![lower], upper);
+    assert_eq!(errno(s.vfs.mkdir("/a/b/new", 0o755)), Errno::ENOSPC);
+    assert_eq!(s.upper_names("/a"), Vec::<String>::new());
+    assert_eq!(s.names("/a/b"), Vec::<String>::new());
+}
+
+#[test]
+fn enospc_copying_a_hard_linked_file_leaves_no_index_entry() {
+    let data = pattern(512 * 1024, 6);
+    let lower = rofs(&[Entry::File("/f", &data, 0o644), Entry::HardLink("/g", "/f")]);
+    let s = Stack::over(alloc::vec![lower], Some(64 * 1024));
+    assert_eq!(
+        errno(s.vfs.open("/g", OpenFlags::O_WRONLY, 0)),
+        Errno::ENOSPC
+    );
+    assert_eq!(s.upper_names("/.wh..wh.index"), Vec::<String>::new());
+    assert_eq!(s.upper.used_bytes(), 0);
+    assert_eq!(s.read("/f"), data);
+    assert_eq!(s.stat("/g").nlink, 2);
+}
+
+#[test]
 fn copy_up_of_a_deep_tree_is_iterative() {
     // Deeper than any recursion would survive on a test thread's stack.
     const DEPTH: usize = 12_000;

@@ -104,7 +104,10 @@ pub(super) struct Stack {
 
 impl Stack {
     pub fn over(lowers: Vec<Arc<dyn FileSystem>>, upper_limit: Option<u64>) -> Stack {
-        let upper = RamFs::new(clock(), upper_limit);
+        Stack::with_upper(lowers, RamFs::new(clock(), upper_limit))
+    }
+
+    pub fn with_upper(lowers: Vec<Arc<dyn FileSystem>>, upper: Arc<RamFs>) -> Stack {
         let layers = Layers {
             lower: lowers
                 .into_iter()
