@@ -53,7 +53,29 @@ const NAMES: [&str; 4] = ["a", "b", "c", "d"];
 const LINK_TARGETS: [&str; 8] = ["a", "b", "a/b", "c/d", "b/../a", "missing", "/a", "/b/c"];
 const OPS_PER_SEED: usize = 5_000;
 const FULL_CHECK_EVERY: usize = 250;
-const FIXED_SEEDS: [u64; 12] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 0x0e7a_1a75];
+/// Seeds run by default (each takes a fraction of a second).
+const FIXED_SEEDS: [u64; 20] = [
+    1,
+    2,
+    3,
+    4,
+    5,
+    6,
+    7,
+    8,
+    9,
+    10,
+    11,
+    12,
+    13,
+    14,
+    15,
+    16,
+    205,
+    1000,
+    4242,
+    0x0e7a_1a75,
+];
 const MAX_KEPT_FDS: usize = 3;
 const LOG_TAIL: usize = 60;
 const LINUX_OPTIONS: &str = "index=on,redirect_dir=off,metacopy=off,xino=off";
