@@ -25,7 +25,7 @@
 //! `DIFF_SEED=<seed> cargo test -p tests --test overlay_differential`
 //! (`DIFF_LOG=<n>` shows more of the operations before a failure).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::{CStr, CString};
 use std::fmt::Write as _;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -366,6 +366,11 @@ struct Harness {
     /// Paths of the lower tree: operations aim at them half the time, so
     /// that copy-ups, whiteouts and merges are common.
     lower_paths: Vec<String>,
+    /// The lower tree's hard-linked paths (relative), which a remount sees
+    /// differently (the hard-link index lives in memory).
+    linked_paths: BTreeSet<String>,
+    /// The overlay's layers, for the remount check.
+    layers: Layers,
 }
 
 impl Harness {
@@ -383,7 +388,7 @@ impl Harness {
             lower: vec![layer("lower", lower, true)],
             upper: Some(layer("upper", upper, false)),
         };
-        let overlay = OverlayFs::new(layers, LINUX_OPTIONS).unwrap();
+        let overlay = OverlayFs::new(layers.clone(), LINUX_OPTIONS).unwrap();
         let vfs = Vfs::new(clock);
         vfs.mount_fs(overlay, "overlay", "/", MountFlags::empty(), LINUX_OPTIONS)
             .unwrap();
@@ -396,6 +401,16 @@ impl Harness {
             log: Vec::new(),
             errno_mismatches: Vec::new(),
             lower_paths: tree.iter().map(|(path, _)| path.clone()).collect(),
+            linked_paths: tree
+                .iter()
+                .filter_map(|(path, entry)| match entry {
+                    LowerEntry::HardLink(existing) => Some([path.clone(), existing.clone()]),
+                    _ => None,
+                })
+                .flatten()
+                .map(|p| p[1..].to_string())
+                .collect(),
+            layers,
         }
     }
 
@@ -529,7 +544,8 @@ impl Harness {
                 let follow = self.rng.bool();
                 self.op_stat(follow)
             }
-            84..=86 => self.op_chmod(),
+            84..=85 => self.op_chmod(),
+            86 => self.op_remove_tree(),
             87..=88 => self.op_utimens(),
             89..=91 => self.op_keep_open(),
             92..=97 => self.op_kept_io(),
@@ -661,11 +677,72 @@ impl Harness {
         sys: fn(&CStr) -> rustix::io::Result<()>,
     ) {
         let path = self.path();
+        self.one_path_at(name, &path, call, sys);
+    }
+
+    /// `rm -r` of a directory, one unlink or rmdir at a time (each
+    /// compared), deepest first, in the order Linux lists the entries; then
+    /// often `mkdir` of it again. Empties lower directories, so removed and
+    /// re-made (opaque) directories are common.
+    fn op_remove_tree(&mut self) {
+        let path = self.path();
+        let top = self.root.join(path.trim_start_matches('/'));
+        let is_dir = std::fs::symlink_metadata(&top).is_ok_and(|m| m.file_type().is_dir());
+        if !is_dir || path.contains("..") || path.ends_with('/') {
+            return self.one_path("rmdir", Vfs::rmdir, |p| rustix::fs::rmdir(p));
+        }
+        let mut stack = vec![(path.clone(), false)];
+        while let Some((dir, listed)) = stack.pop() {
+            if listed {
+                self.one_path_at("rmdir", &dir, Vfs::rmdir, |p| rustix::fs::rmdir(p));
+                continue;
+            }
+            stack.push((dir.clone(), true));
+            let host = self.root.join(dir.trim_start_matches('/'));
+            let Ok(entries) = std::fs::read_dir(&host) else {
+                continue;
+            };
+            let mut names: Vec<(String, bool)> = entries
+                .filter_map(Result::ok)
+                .map(|e| {
+                    let is_dir = e.file_type().is_ok_and(|t| t.is_dir());
+                    (e.file_name().to_string_lossy().into_owned(), is_dir)
+                })
+                .collect();
+            names.sort();
+            for (name, is_dir) in names {
+                let child = format!("{dir}/{name}");
+                if is_dir {
+                    stack.push((child, false));
+                } else {
+                    self.one_path_at("unlink", &child, Vfs::unlink, |p| rustix::fs::unlink(p));
+                }
+            }
+        }
+        if self.rng.bool() {
+            let mode = self.mode();
+            let op = format!("mkdir({path:?}, {mode:#o})");
+            let vfs = self.vfs.mkdir(&path, mode).map(|()| "ok".into());
+            let linux = lx_ok(rustix::fs::mkdir(
+                self.cpath(&path),
+                Mode::from_bits_retain(mode),
+            ));
+            self.compare(op, vfs.map_err(|e| e.raw()), linux);
+        }
+    }
+
+    fn one_path_at(
+        &mut self,
+        name: &str,
+        path: &str,
+        call: fn(&Vfs, &str) -> vfs::VfsResult<()>,
+        sys: fn(&CStr) -> rustix::io::Result<()>,
+    ) {
         let op = format!("{name}({path:?})");
-        let vfs = call(&self.vfs, &path)
+        let vfs = call(&self.vfs, path)
             .map(|()| "ok".into())
             .map_err(|e| e.raw());
-        let linux = lx_ok(sys(&self.cpath(&path)));
+        let linux = lx_ok(sys(&self.cpath(path)));
         self.compare(op, vfs, linux);
     }
 
@@ -930,9 +1007,16 @@ impl Harness {
     fn check_trees(&mut self) {
         let ours = vfs_tree(&self.vfs, "/").map_err(|e| e.raw());
         let linux = linux_tree(&self.root, "").map_err(io_errno);
-        if let (Ok(a), Ok(b)) = (&ours, &linux)
-            && a != b
-        {
+        self.fail_if_trees_differ("whole-tree comparison", &ours, &linux);
+        self.check_remount();
+    }
+
+    /// Stop with the lines each tree has and the other lacks.
+    fn fail_if_trees_differ(&self, what: &str, ours: &Outcome, linux: &Outcome) {
+        if ours == linux {
+            return;
+        }
+        if let (Ok(a), Ok(b)) = (ours, linux) {
             let only = |x: &str, y: &str| -> String {
                 let y: Vec<&str> = y.lines().collect();
                 x.lines()
@@ -940,12 +1024,49 @@ impl Harness {
                     .collect::<Vec<_>>()
                     .join("\n      ")
             };
-            let (a, b) = (only(a, b), only(b, a));
-            self.fail("whole-tree comparison (differing lines)", &Ok(a), &Ok(b));
+            let what = format!("{what} (lines only on each side)");
+            self.fail(&what, &Ok(only(a, b)), &Ok(only(b, a)));
         }
-        if ours != linux {
-            self.fail("whole-tree comparison", &ours, &linux);
-        }
+        self.fail(what, ours, linux);
+    }
+
+    /// What the overlay wrote to its upper layer (whiteouts, opaque
+    /// markers, copies) must show the same tree to a new overlay of the
+    /// same layers, which has no caches and no nodes: a state kept only in
+    /// memory would show here. Not compared: the lower tree's hard-linked
+    /// paths and file link counts (the hard-link index is in memory).
+    fn check_remount(&mut self) {
+        let fresh = OverlayFs::new(self.layers.clone(), LINUX_OPTIONS).unwrap();
+        let vfs = Vfs::new(Arc::new(FixedClock(Timespec::new(1_700_000_000, 0))));
+        vfs.mount_fs(fresh, "overlay", "/", MountFlags::empty(), "")
+            .unwrap();
+        let comparable = |tree: vfs::VfsResult<String>| -> Outcome {
+            let tree = tree.map_err(|e| e.raw())?;
+            let mut out = String::new();
+            for line in tree.lines() {
+                let mut words: Vec<&str> = line.split(' ').collect();
+                if words
+                    .first()
+                    .is_some_and(|p| self.linked_paths.contains(*p))
+                {
+                    continue;
+                }
+                if words.get(1) == Some(&"file")
+                    && let Some(nlink) = words.get_mut(3)
+                {
+                    *nlink = "nlink=-";
+                }
+                let _ = writeln!(out, "{}", words.join(" "));
+            }
+            Ok(out)
+        };
+        let live = comparable(vfs_tree(&self.vfs, "/"));
+        let remounted = comparable(vfs_tree(&vfs, "/"));
+        self.fail_if_trees_differ(
+            "remount comparison (ours: this overlay; linux: a new one on its layers)",
+            &live,
+            &remounted,
+        );
     }
 
     fn close_all(&mut self) {
