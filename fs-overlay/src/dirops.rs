@@ -5,7 +5,10 @@
 //! change in the upper layer with one call where it can (a new object over
 //! a whiteout is made under a temporary name and renamed over it; a removed
 //! name that a lower layer also has is replaced by a whiteout made under a
-//! temporary name), so a concurrent lookup never sees a half-made state.
+//! temporary name), so a concurrent lookup sees the state before or after.
+//! The exception is a directory replacing a whiteout (the upper layer
+//! cannot rename a directory over a device): between the unlink of the
+//! whiteout and the rename, a lookup finds the name as if not yet made.
 
 use alloc::string::String;
 use alloc::sync::Arc;
@@ -92,20 +95,23 @@ fn place_new(
     }
 }
 
-/// Replace the entry `name` of upper directory `dir` (an empty directory
-/// if `is_dir`) by a whiteout.
+/// Replace the entry `name` of upper directory `dir` by a whiteout. For a
+/// directory (`emptied`: its upper directory, empty in the merged view),
+/// its hidden entries go only once the whiteout is made, so a failure
+/// leaves it as it was.
 fn replace_with_whiteout(
     fs: &Shared,
     dir: &Arc<dyn Inode>,
     name: &str,
-    is_dir: bool,
+    emptied: Option<&dyn Inode>,
 ) -> VfsResult<()> {
     let temp = fs.temp_name();
     make_whiteout(&**dir, &temp)?;
-    let replaced = if is_dir {
-        dir.rmdir(name).and_then(|()| dir.rename(&temp, dir, name))
-    } else {
-        dir.rename(&temp, dir, name)
+    let replaced = match emptied {
+        Some(child) => clear_hidden(child)
+            .and_then(|()| dir.rmdir(name))
+            .and_then(|()| dir.rename(&temp, dir, name)),
+        None => dir.rename(&temp, dir, name),
     };
     if replaced.is_err() {
         discard(&**dir, &temp);
@@ -278,15 +284,18 @@ impl OverlayInode {
             self.upper.get().cloned().ok_or(Errno::EIO)?
         };
         let in_upper = matches!(upper_entry(&*parent, name)?, UpperEntry::Entry);
-        if dir
-            && in_upper
-            && let Some(upper) = child.upper.get()
-        {
-            clear_hidden(&**upper)?;
-        }
+        let emptied = match child.upper.get() {
+            Some(upper) if dir && in_upper => Some(&**upper),
+            _ => None,
+        };
         match (in_upper, lower_has) {
-            (true, true) => replace_with_whiteout(&self.fs, &parent, name, dir)?,
-            (true, false) if dir => parent.rmdir(name)?,
+            (true, true) => replace_with_whiteout(&self.fs, &parent, name, emptied)?,
+            (true, false) if dir => {
+                if let Some(upper) = emptied {
+                    clear_hidden(upper)?;
+                }
+                parent.rmdir(name)?
+            }
             (true, false) => parent.unlink(name)?,
             (false, true) => make_whiteout(&*parent, name)?,
             (false, false) => return Err(Errno::ENOENT),
@@ -387,13 +396,6 @@ impl OverlayInode {
         let target_dir = new_dir.copy_up_locked(&ns, None)?;
         let target_entry = upper_entry(&*target_dir, new_name)?;
         let target_in_upper = matches!(target_entry, UpperEntry::Entry);
-        if let Some(target) = &target
-            && target.is_dir()
-            && target_in_upper
-            && let Some(upper) = target.upper.get()
-        {
-            clear_hidden(&**upper)?;
-        }
         // As Linux: a directory moved where lower layers are becomes opaque.
         if source.is_dir() && !new_dir.lowers.is_empty() && !is_opaque(&*source_upper)? {
             make_whiteout(&*source_upper, OPAQUE_MARKER)?;
@@ -417,7 +419,18 @@ impl OverlayInode {
         } else {
             None
         };
-        if let Err(e) = old_dir.rename(old_name, &target_dir, new_name) {
+        // A replaced directory loses its hidden entries last, just before
+        // the rename (whose other checks are all done).
+        let emptied = match &target {
+            Some(target) if target.is_dir() && target_in_upper => target.upper.get().cloned(),
+            _ => None,
+        };
+        let renamed = match &emptied {
+            Some(upper) => clear_hidden(&**upper),
+            None => Ok(()),
+        }
+        .and_then(|()| old_dir.rename(old_name, &target_dir, new_name));
+        if let Err(e) = renamed {
             if let Some(temp) = &old_whiteout {
                 discard(&*old_dir, temp);
             }

@@ -173,3 +173,17 @@ fn whiteouts_in_lower_layers_hide_names_below() {
     s.vfs.close(fd).unwrap();
     assert_eq!(s.read("/d/gone"), b"");
 }
+
+#[test]
+fn rmdir_out_of_inodes_leaves_the_directory_as_it_was() {
+    let lower = rofs(&[Entry::Dir("/d", 0o755), Entry::File("/d/x", b"x", 0o644)]);
+    // Room for the copy of /d and the whiteout of /d/x, not one more.
+    let upper = fs_ramfs::RamFs::with_limits(clock(), None, Some(2), 0o755);
+    let s = Stack::with_upper(alloc::vec![lower], upper);
+    s.vfs.unlink("/d/x").unwrap();
+    assert_eq!(errno(s.vfs.rmdir("/d")), Errno::ENOSPC);
+    assert_eq!(s.names("/d"), Vec::<String>::new());
+    assert_eq!(errno(s.vfs.stat("/d/x")), Errno::ENOENT);
+    assert!(s.upper_whiteout("/d/x"));
+    assert_eq!(s.names("/"), strings(&["d"]));
+}
