@@ -265,8 +265,9 @@ impl OverlayFs {
     /// An overlay of `layers`. `options` is empty or a list of Linux options
     /// that describe what this overlay does anyway (`index=on`,
     /// `redirect_dir=off`, `metacopy=off`, `xino=off`, `workdir=…`); anything
-    /// else is EINVAL, as is an overlay without lower layers or with more
-    /// than [`MAX_LOWER_LAYERS`]. A layer that is not a directory is ENOTDIR.
+    /// else is EINVAL, as is an overlay without lower layers, with more than
+    /// [`MAX_LOWER_LAYERS`], or whose upper directory is also a lower one. A
+    /// layer that is not a directory is ENOTDIR.
     pub fn new(layers: Layers, options: &str) -> VfsResult<Arc<OverlayFs>> {
         check_options(options)?;
         let Layers { mut lower, upper } = layers;
@@ -285,6 +286,12 @@ impl OverlayFs {
             if layer.dir.file_type() != FileType::Directory {
                 return Err(Errno::ENOTDIR);
             }
+        }
+        // As Linux: the upper directory cannot also be a lower one.
+        if let Some(up) = &upper
+            && lower.iter().any(|l| same_dir(l, up))
+        {
+            return Err(Errno::EINVAL);
         }
         let layer_count = u32::try_from(lower.len() + 1).map_err(|_| Errno::EINVAL)?;
         let shared = Arc::new(Shared {
@@ -305,6 +312,12 @@ impl OverlayFs {
     pub fn has_upper(&self) -> bool {
         self.shared.upper.is_some()
     }
+}
+
+/// Whether two layers name the same directory of the same filesystem.
+fn same_dir(a: &Layer, b: &Layer) -> bool {
+    let fs_of = |l: &Layer| Arc::as_ptr(&l.fs).cast::<()>();
+    fs_of(a) == fs_of(b) && a.dir.ino() == b.dir.ino()
 }
 
 /// Options this overlay accepts: Linux's spellings of what it does anyway.

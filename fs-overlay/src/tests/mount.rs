@@ -77,6 +77,16 @@ fn a_file_is_not_a_layer() {
 }
 
 #[test]
+fn the_upper_directory_cannot_also_be_lower() {
+    let fs: Arc<dyn FileSystem> = fs_ramfs::RamFs::new(clock(), None);
+    let layers = Layers {
+        lower: alloc::vec![layer("a", lower(), true), layer("same", fs.clone(), true)],
+        upper: Some(layer("same", fs, false)),
+    };
+    assert_eq!(OverlayFs::new(layers, "").err(), Some(Errno::EINVAL));
+}
+
+#[test]
 fn without_a_writable_upper_the_overlay_is_read_only() {
     let only_lower = Layers {
         lower: alloc::vec![layer("a", lower(), true)],
