@@ -14,6 +14,7 @@
 //! | `log=LEVEL` | `off`, `error`, `warn`, `info` (default), `debug`, `trace` |
 //! | `vfs.fstab=dev:path:fs[:flags[:opts]]` | a mount; repeat the word (or separate entries with `;`) for more. Any given replaces the default table. `fstab=` is an alias |
 //! | `rofs.roothash=HEX` | verify the root entry's disk against this dm-verity root hash: short for its `roothash=HEX` option ([`crate::verity`]) |
+//! | `root=overlay`, `root.size=SIZE` | a writable `/`: an overlay over the root entry's filesystem, changes in a ramfs of SIZE (default half the heap) ([`crate::overlay_root`]) |
 //! | `selftest.*`, `bench.*` | left to the suites, which see the whole line |
 //!
 //! Without `test`, `bench` or `run=`, the kernel starts an interactive shell
@@ -62,6 +63,8 @@ pub struct Config {
     /// merged into a `vfs.fstab=` root entry's options; the default table
     /// gets it at mount.
     pub root_hash: Option<drivers::verity::Digest>,
+    /// `root=overlay` and `root.size=`, applied to the table at mount.
+    pub root: crate::overlay_root::RootOptions,
 }
 
 /// Split into words, honouring double quotes.
@@ -118,6 +121,7 @@ pub fn parse(line: &str) -> Result<Config, String> {
         fstab: None,
         unknown: Vec::new(),
         root_hash: None,
+        root: Default::default(),
     };
     let mut mode_word: Option<String> = None;
     for word in split_words(line)? {
@@ -167,6 +171,10 @@ pub fn parse(line: &str) -> Result<Config, String> {
                 }
                 None
             }
+            ("root" | "root.size", Some(v)) => {
+                crate::overlay_root::parse_word(&mut config.root, key, v)?;
+                None
+            }
             _ => {
                 if !key.starts_with("selftest.") && !key.starts_with("bench.") {
                     config.unknown.push(word.clone());
@@ -184,6 +192,7 @@ pub fn parse(line: &str) -> Result<Config, String> {
             config.mode = mode;
         }
     }
+    crate::overlay_root::check(&config.root)?;
     if let Some(table) = &config.fstab
         && !table.iter().any(|e| e.target == "/")
     {

@@ -12,7 +12,7 @@ use alloc::vec::Vec;
 pub struct MountEntry {
     /// Block-device node such as `/dev/vblk0`, or None (`none`).
     pub source: Option<String>,
-    /// Absolute mount point.
+    /// Absolute mount point, or `@name` for a hidden mount.
     pub target: String,
     pub fs_type: String,
     pub read_only: bool,
@@ -60,7 +60,18 @@ fn device_source(dev: &str) -> Result<Option<String>, String> {
     }
 }
 
+/// An absolute path, or `@name` for a hidden mount (a layer for an
+/// overlay, reachable by no path).
 fn check_target(path: &str) -> Result<(), String> {
+    if let Some(name) = path.strip_prefix('@') {
+        let valid = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-');
+        if name.is_empty() || name.len() > 255 || !name.bytes().all(valid) {
+            return Err(format!(
+                "hidden mount `{path}`: the name after @ is 1 to 255 of A-Z a-z 0-9 _ . -"
+            ));
+        }
+        return Ok(());
+    }
     if !path.starts_with('/') {
         return Err(format!("mount point `{path}` is not an absolute path"));
     }
@@ -81,7 +92,7 @@ fn check_fs_type(fs: &str) -> Result<(), String> {
 /// Parse one command-line entry `dev:path:fs[:flags[:opts]]`.
 ///
 /// - `dev`: `vblk0`, `/dev/vblk0`, or `none` for filesystems without a device.
-/// - `path`: the absolute mount point.
+/// - `path`: the absolute mount point, or `@name` for a hidden mount.
 /// - `fs`: `rofs`, `ramfs`, `devfs`, ...
 /// - `flags`: empty, `ro` or `rw` (default: `ro` for rofs, else `rw`).
 /// - `opts`: everything after the fourth `:`, handed to the filesystem
@@ -286,6 +297,45 @@ mod tests {
         assert_eq!(entries[2], entry(None, "/z", "ramfs", false, ""));
         let lines: Vec<usize> = errors.iter().map(|e| e.line).collect();
         assert_eq!(lines, [5, 7, 8, 10]);
+    }
+
+    #[test]
+    fn hidden_targets() {
+        let e = parse_cmdline_entry("none:@etc.upper:ramfs::size=1M").unwrap();
+        assert_eq!(e, entry(None, "@etc.upper", "ramfs", false, "size=1M"));
+        let e = parse_cmdline_entry("none:/etc:overlay::lowerdir=/etc:@base,upperdir=@etc.upper")
+            .unwrap();
+        assert_eq!(e.options, "lowerdir=/etc:@base,upperdir=@etc.upper");
+        for bad in [
+            "none:@:ramfs",
+            "none:@a/b:ramfs",
+            "none:@a b:ramfs",
+            "none:@\u{e4}:ramfs",
+        ] {
+            let error = parse_cmdline_entry(bad).unwrap_err();
+            assert!(error.contains("the name after @"), "{bad}: {error}");
+        }
+        let (entries, errors) = parse_etc_fstab(
+            "none @etc.upper ramfs size=1M 0 0\n\
+             none /etc overlay lowerdir=/etc,upperdir=@etc.upper,workdir=@w 0 0\n\
+             none @bad/name ramfs\n",
+        );
+        assert_eq!(
+            entries[0],
+            entry(None, "@etc.upper", "ramfs", false, "size=1M")
+        );
+        assert_eq!(
+            entries[1],
+            entry(
+                None,
+                "/etc",
+                "overlay",
+                false,
+                "lowerdir=/etc,upperdir=@etc.upper,workdir=@w"
+            )
+        );
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].line, 3);
     }
 
     #[test]

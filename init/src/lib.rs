@@ -13,6 +13,7 @@
 //! | [`cmdline`] | the kernel command line (`test`, `bench`, `run=`, `log=`, `vfs.fstab=`) |
 //! | [`fstab`] | mount tables: `vfs.fstab=` entries, `/etc/fstab`, the default table |
 //! | [`mounts`] | mounting a table at boot: a loop over the VFS's filesystem-type registry |
+//! | [`overlay_root`] | `root=overlay`: the root entry as the lower layer of a writable overlay `/` |
 //! | `run` | [`run`] and [`mount_all`]: mount, then the mode the command line chose |
 //! | [`shell`] | the command interpreter (`run=` scripts and the interactive shell) |
 //! | [`selftest`] | the in-guest suites, one file per suite |
@@ -36,6 +37,7 @@ pub mod bench;
 pub mod cmdline;
 pub mod fstab;
 pub mod mounts;
+pub mod overlay_root;
 mod run;
 pub mod selftest;
 pub mod shell;

@@ -14,6 +14,13 @@
 //! An entry with the `roothash=HEX` option gets its disk through the
 //! verifying device ([`crate::verity`]); the type sees the other options.
 //!
+//! Hidden entries (target `@name`, mounted without a path, for use as
+//! layers) come first, in table order, then `/`, then the rest: so a root
+//! can be an overlay of hidden layers (`root=overlay` builds such a table,
+//! [`crate::overlay_root`]). `/etc/fstab` is applied after the root, in file
+//! order, so an overlay there names layers from lines above it (or paths:
+//! `lowerdir=/etc` is resolved before the overlay covers `/etc`).
+//!
 //! To offer a new filesystem type, add it to [`register_types`]: that is the
 //! one line a new filesystem crate needs here.
 
@@ -35,10 +42,11 @@ use crate::{EXIT_BAD_CMDLINE, EXIT_NO_ROOT_DISK, EXIT_ROOT_MOUNT_FAILED, EXIT_RO
 /// Register every filesystem type the kernel offers; `devfs` is the kernel's
 /// own instance (with the probed disks and the console) at every mount.
 pub fn register_types(vfs: &Vfs, devfs: &Arc<DevFs>) {
-    let types: [Arc<dyn vfs::FsType>; 3] = [
+    let types: [Arc<dyn vfs::FsType>; 4] = [
         Arc::new(fs_rofs::RofsType),
         Arc::new(fs_ramfs::RamFsType),
         Arc::new(DevFsType::Shared(devfs.clone())),
+        Arc::new(fs_overlay::OverlayType),
     ];
     for fs_type in types {
         if let Err(e) = vfs.register(fs_type.clone()) {
@@ -165,8 +173,15 @@ fn failure_text(f: &Failure) -> String {
     }
 }
 
-/// Mount the root entry of `table`, then the rest in order. Returns the time
-/// the root mount took, in ns. Only a root failure is fatal.
+fn is_hidden(entry: &MountEntry) -> bool {
+    entry.target.starts_with('@')
+}
+
+/// Mount the hidden entries (`@name`) of `table` in table order, then its
+/// root entry, then the rest in order, so a root can stack on hidden
+/// layers. Returns the time the root and its layers took, in ns. Only a
+/// root failure is fatal, and the failure of a hidden entry the root names
+/// as a layer (`lowerdir=`, `upperdir=`) counts as one.
 pub fn mount_table(env: &MountEnv, table: &[MountEntry]) -> Result<u64, Fatal> {
     let Some(root) = table.iter().find(|e| e.target == "/") else {
         return Err(Fatal {
@@ -175,57 +190,74 @@ pub fn mount_table(env: &MountEnv, table: &[MountEntry]) -> Result<u64, Fatal> {
         });
     };
     let start = env.platform.now_ns();
+    for entry in table.iter().filter(|e| is_hidden(e)) {
+        let needed = crate::overlay_root::layer_words(root).any(|w| w == entry.target);
+        match mount_entry(env, entry) {
+            Ok(()) => log::info!("mounted {}", describe(entry)),
+            Err(f) if needed => return Err(root_fatal(env, entry, f)),
+            Err(f) => log_failure(entry, "", &f),
+        }
+    }
     if let Err(f) = mount_entry(env, root) {
-        let names: Vec<&str> = env.disks.iter().map(|d| d.name.as_str()).collect();
-        return Err(match f {
-            Failure::NoDevice => Fatal {
-                code: EXIT_NO_ROOT_DISK,
-                message: format!(
-                    "no root disk: {} not found (disks found: {})",
-                    root.source.as_deref().unwrap_or("?"),
-                    if names.is_empty() {
-                        "none".to_string()
-                    } else {
-                        names.join(", ")
-                    }
-                ),
-            },
-            Failure::Verify(why) => Fatal {
-                code: EXIT_ROOT_VERIFY_FAILED,
-                message: format!(
-                    "root verification failed: {}: {why}",
-                    root.source.as_deref().unwrap_or("?")
-                ),
-            },
-            f => Fatal {
-                code: EXIT_ROOT_MOUNT_FAILED,
-                message: format!("cannot mount root {}: {}", describe(root), failure_text(&f)),
-            },
-        });
+        return Err(root_fatal(env, root, f));
     }
     let root_ns = env.platform.now_ns().saturating_sub(start);
     log::info!("mounted {} in {} us", describe(root), root_ns / 1000);
-    for entry in table.iter().filter(|e| e.target != "/") {
+    for entry in table.iter().filter(|e| e.target != "/" && !is_hidden(e)) {
         mount_logged(env, entry, "");
     }
     Ok(root_ns)
 }
 
+/// The fatal error for `root` (the root entry or a layer of it) failing.
+fn root_fatal(env: &MountEnv, root: &MountEntry, f: Failure) -> Fatal {
+    let names: Vec<&str> = env.disks.iter().map(|d| d.name.as_str()).collect();
+    match f {
+        Failure::NoDevice => Fatal {
+            code: EXIT_NO_ROOT_DISK,
+            message: format!(
+                "no root disk: {} not found (disks found: {})",
+                root.source.as_deref().unwrap_or("?"),
+                if names.is_empty() {
+                    "none".to_string()
+                } else {
+                    names.join(", ")
+                }
+            ),
+        },
+        Failure::Verify(why) => Fatal {
+            code: EXIT_ROOT_VERIFY_FAILED,
+            message: format!(
+                "root verification failed: {}: {why}",
+                root.source.as_deref().unwrap_or("?")
+            ),
+        },
+        f => Fatal {
+            code: EXIT_ROOT_MOUNT_FAILED,
+            message: format!("cannot mount root {}: {}", describe(root), failure_text(&f)),
+        },
+    }
+}
+
 fn mount_logged(env: &MountEnv, entry: &MountEntry, origin: &str) {
     match mount_entry(env, entry) {
         Ok(()) => log::info!("mounted {}{origin}", describe(entry)),
-        Err(f) => {
-            let hint = match f {
-                Failure::Errno(Errno::ENOENT, _) => " (the mount point must exist in the image)",
-                _ => "",
-            };
-            log::error!(
-                "cannot mount {}{origin}: {}{hint}",
-                describe(entry),
-                failure_text(&f)
-            );
-        }
+        Err(f) => log_failure(entry, origin, &f),
     }
+}
+
+fn log_failure(entry: &MountEntry, origin: &str, f: &Failure) {
+    let hint = match f {
+        Failure::Errno(Errno::ENOENT, _) if !is_hidden(entry) => {
+            " (the mount point must exist in the image)"
+        }
+        _ => "",
+    };
+    log::error!(
+        "cannot mount {}{origin}: {}{hint}",
+        describe(entry),
+        failure_text(f)
+    );
 }
 
 /// Apply `/etc/fstab` if the root has one: entries for targets already

@@ -37,8 +37,9 @@ pub struct Mounted {
 
 /// A fresh VFS with every filesystem type registered, the mount table
 /// mounted (the command line's, else [`default_table`] sized by the
-/// platform's heap), then `/etc/fstab` applied. Only a root failure is
-/// fatal.
+/// platform's heap; with `root=overlay` its root entry stacked, see
+/// [`crate::overlay_root`]), then `/etc/fstab` applied. Only a root
+/// failure is fatal.
 pub fn mount_all(platform: &dyn Platform, boot: &Boot) -> Result<Mounted, Fatal> {
     let vfs = Vfs::new(platform.clock());
     mounts::register_types(&vfs, boot.devfs);
@@ -55,7 +56,8 @@ pub fn mount_all(platform: &dyn Platform, boot: &Boot) -> Result<Mounted, Fatal>
         disks: boot.disks,
         platform,
     };
-    let root_mount_ns = mounts::mount_table(&env, table)?;
+    let table = crate::overlay_root::stack_root(table, &boot.config.root, platform.heap_bytes());
+    let root_mount_ns = mounts::mount_table(&env, &table)?;
     mounts::apply_etc_fstab(&env);
     Ok(Mounted { vfs, root_mount_ns })
 }

@@ -25,9 +25,12 @@ fn human(bytes: u64) -> String {
 
 pub(super) fn df(vfs: &Vfs, args: &[&str], out: &mut Out) -> CmdResult {
     let mounts = vfs.mounts();
+    // Columns widen for long names (`overlay`, a long device path).
+    let sw = mounts.iter().map(|m| m.source.len()).fold(14, usize::max);
+    let tw = mounts.iter().map(|m| m.fs_type.len()).fold(6, usize::max);
     let _ = writeln!(
         out,
-        "{:<14} {:<6} {:>8} {:>8} {:>8} {:>5} Mounted on",
+        "{:<sw$} {:<tw$} {:>8} {:>8} {:>8} {:>5} Mounted on",
         "Filesystem", "Type", "Size", "Used", "Avail", "Use%"
     );
     for m in &mounts {
@@ -47,7 +50,7 @@ pub(super) fn df(vfs: &Vfs, args: &[&str], out: &mut Out) -> CmdResult {
                 };
                 let _ = writeln!(
                     out,
-                    "{:<14} {:<6} {:>8} {:>8} {:>8} {:>4}% {}",
+                    "{:<sw$} {:<tw$} {:>8} {:>8} {:>8} {:>4}% {}",
                     m.source,
                     m.fs_type,
                     human(size),
@@ -60,7 +63,7 @@ pub(super) fn df(vfs: &Vfs, args: &[&str], out: &mut Out) -> CmdResult {
             Err(e) => {
                 let _ = writeln!(
                     out,
-                    "{:<14} {:<6} {:>8} {:>8} {:>8} {:>5} {} ({})",
+                    "{:<sw$} {:<tw$} {:>8} {:>8} {:>8} {:>5} {} ({})",
                     m.source,
                     m.fs_type,
                     "-",

@@ -4,6 +4,7 @@
 
 mod boot;
 mod no_panic;
+mod overlay;
 pub(crate) mod platform;
 mod shell;
 mod verity;

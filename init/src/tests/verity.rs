@@ -20,7 +20,7 @@ use crate::{Disk, EXIT_ROOT_VERIFY_FAILED, EXIT_SUCCESS, mount_all, run};
 const HEAP: u64 = 8 << 20;
 
 /// `bytes` padded to 4096 with a dm-verity tree appended, and its root hash.
-fn with_tree(mut bytes: Vec<u8>) -> (Vec<u8>, Digest) {
+pub(super) fn with_tree(mut bytes: Vec<u8>) -> (Vec<u8>, Digest) {
     bytes.resize(bytes.len().next_multiple_of(4096), 0);
     let mut builder = TreeBuilder::new(b"init test salt").expect("builder");
     builder.update(&bytes).expect("hash");
@@ -33,12 +33,12 @@ fn with_tree(mut bytes: Vec<u8>) -> (Vec<u8>, Digest) {
     (bytes, tree.root_hash())
 }
 
-fn hex(root: &Digest) -> String {
+pub(super) fn hex(root: &Digest) -> String {
     Hex(root).to_string()
 }
 
 /// Flip a byte of the 4096-byte block holding the first copy of `needle`.
-fn tamper(bytes: &mut [u8], needle: &[u8]) {
+pub(super) fn tamper(bytes: &mut [u8], needle: &[u8]) {
     let at = bytes
         .windows(needle.len())
         .position(|w| w == needle)
@@ -46,7 +46,7 @@ fn tamper(bytes: &mut [u8], needle: &[u8]) {
     bytes[at] ^= 0x20;
 }
 
-fn machine(disks: Vec<Vec<u8>>, cmdline: &str) -> Machine {
+pub(super) fn machine(disks: Vec<Vec<u8>>, cmdline: &str) -> Machine {
     let devfs = fs_devfs::DevFs::new(7);
     let disks = disks
         .into_iter()
