@@ -301,6 +301,15 @@ pub fn build(spec: &ImageSpec, out_path: &Path, scratch_dir: &Path) -> Result<us
     g.dir("/dev")?;
     g.dir("/tmp")?;
     g.file("/hello.txt", b"hello from the guest image\n".to_vec())?;
+    // /etc for the overlay suite (root=overlay): files to append to, patch
+    // in the middle and rename. No /etc/fstab: the kernel would apply it.
+    g.file("/etc/motd", b"welcome to the test image\n".to_vec())?;
+    g.file(
+        "/etc/hosts",
+        b"127.0.0.1 localhost\n::1 localhost\n".to_vec(),
+    )?;
+    g.file("/etc/app/app.conf", content(seed ^ 0xc0f, 2000))?;
+    g.file("/etc/app/defaults.conf", content(seed ^ 0xdef, 300))?;
 
     for &size in EDGE_SIZES {
         g.file(&format!("/sizes/s-{size}.bin"), edge_content(seed, size))?;

@@ -17,11 +17,15 @@ fn some_rofs_file(list: &[CrcEntry]) -> Result<&str, String> {
         .ok_or_else(|| "no non-empty file listed".into())
 }
 
-pub(super) fn erofs(vfs: &Vfs, list: &[CrcEntry]) -> Outcome {
-    let file = some_rofs_file(list)?;
+/// Every change on a read-only mount is EROFS: on `/` itself, or (when `/`
+/// is an overlay) on a read-only view of its lower layer whose paths start
+/// with `base`.
+pub(super) fn erofs(vfs: &Vfs, list: &[CrcEntry], base: &str) -> Outcome {
+    let file = &format!("{base}{}", some_rofs_file(list)?);
+    let under = |name: &str| format!("{base}/{name}");
     want_err(
         vfs.open(
-            "/selftest-new",
+            &under("selftest-new"),
             OpenFlags::O_CREAT | OpenFlags::O_WRONLY,
             0o644,
         ),
@@ -39,23 +43,23 @@ pub(super) fn erofs(vfs: &Vfs, list: &[CrcEntry]) -> Outcome {
         "O_TRUNC on a ROFS file",
     )?;
     want_err(
-        vfs.mkdir("/selftest-dir", 0o755),
+        vfs.mkdir(&under("selftest-dir"), 0o755),
         Errno::EROFS,
         "mkdir under /",
     )?;
     want_err(vfs.unlink(file), Errno::EROFS, "unlink a ROFS file")?;
     want_err(
-        vfs.rename(file, "/selftest-renamed"),
+        vfs.rename(file, &under("selftest-renamed")),
         Errno::EROFS,
         "rename on /",
     )?;
     want_err(
-        vfs.symlink("x", "/selftest-link"),
+        vfs.symlink("x", &under("selftest-link")),
         Errno::EROFS,
         "symlink under /",
     )?;
     want_err(
-        vfs.link(file, "/selftest-hard"),
+        vfs.link(file, &under("selftest-hard")),
         Errno::EROFS,
         "link under /",
     )?;
@@ -166,7 +170,9 @@ pub(super) fn eloop(vfs: &Vfs, expect: &Expect) -> Outcome {
     Ok(())
 }
 
-pub(super) fn exdev(vfs: &Vfs, list: &[CrcEntry]) -> Outcome {
+/// Renames and links across mounts. `root_read_only`: whether `/` is
+/// (then a link into it is EROFS, as Linux checks that first).
+pub(super) fn exdev(vfs: &Vfs, list: &[CrcEntry], root_read_only: bool) -> Outcome {
     let file = some_rofs_file(list)?;
     ok(vfs.write_file("/tmp/xdev", b"x"), "create /tmp/xdev")?;
     let result: Outcome = (|| {
@@ -178,7 +184,11 @@ pub(super) fn exdev(vfs: &Vfs, list: &[CrcEntry]) -> Outcome {
         // Linux checks the new name's mount for writing first: EROFS, not EXDEV.
         want_err(
             vfs.link("/tmp/xdev", "/xdev"),
-            Errno::EROFS,
+            if root_read_only {
+                Errno::EROFS
+            } else {
+                Errno::EXDEV
+            },
             "link /tmp -> /",
         )?;
         want_err(

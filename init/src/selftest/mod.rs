@@ -13,17 +13,26 @@
 //! `N passed, N failed` on its own line.
 //!
 //! This file is the runner and the list of tests in their order; each suite
-//! is one file (`rofs`, `ramfs`, `dev`, `mounts`, `errors`), with
-//! the assertion helpers in `check` and the host facts in `facts`.
+//! is one file (`rofs`, `ramfs`, `dev`, `mounts`, `errors`, `overlay` with
+//! `overlay_walk`), with the assertion helpers in `check` and the host
+//! facts in `facts`.
+//!
+//! Suites follow the root's type: when `/` is an overlay (`root=overlay`)
+//! the `overlay-*` tests run (before the cleanup), and `err-erofs` runs on
+//! a read-only view of the overlay's lower layer, saying so in its PASS
+//! line.
 
 mod check;
 mod dev;
 mod errors;
 mod facts;
 mod mounts;
+mod overlay;
+mod overlay_walk;
 mod ramfs;
 mod rofs;
 
+use alloc::format;
 use alloc::string::String;
 
 use vfs::Vfs;
@@ -108,21 +117,51 @@ pub fn run(env: &Env) -> (u32, u32) {
     runner.check("mount-umount-ramfs", || mounts::mount_umount(vfs));
     runner.check("umount-busy", || mounts::umount_busy(vfs));
 
-    runner.check("err-erofs", || {
-        errors::erofs(vfs, crc_list.as_ref().map_err(Clone::clone)?)
-    });
+    let stack = overlay::Stack::of_root(vfs);
+    match &stack {
+        None => runner.check("err-erofs", || {
+            errors::erofs(vfs, crc_list.as_ref().map_err(Clone::clone)?, "")
+        }),
+        Some(stack) => {
+            let note = format!(
+                "on a read-only view of {}: / is an overlay",
+                stack.lower.join(":")
+            );
+            runner.check_noted("err-erofs", &note, || {
+                let list = crc_list.as_ref().map_err(Clone::clone)?;
+                stack.with_lower_view(vfs, |view| errors::erofs(vfs, list, view))
+            })
+        }
+    }
     runner.check("err-enoent", || errors::enoent(vfs, expect_ref(&expect)?));
     runner.check("err-enotdir", || {
         errors::enotdir(vfs, crc_list.as_ref().map_err(Clone::clone)?)
     });
     runner.check("err-eloop", || errors::eloop(vfs, expect_ref(&expect)?));
     runner.check("err-exdev", || {
-        errors::exdev(vfs, crc_list.as_ref().map_err(Clone::clone)?)
+        let root_read_only = vfs
+            .mounts()
+            .iter()
+            .any(|m| m.target == "/" && m.flags.contains(vfs::MountFlags::RDONLY));
+        errors::exdev(
+            vfs,
+            crc_list.as_ref().map_err(Clone::clone)?,
+            root_read_only,
+        )
     });
     runner.check("err-eisdir", || errors::eisdir(vfs));
     runner.check("err-ebadf", || errors::ebadf(vfs));
     runner.check("err-eexist-enotempty", || errors::eexist_enotempty(vfs));
     runner.check("err-einval", || errors::einval(vfs));
+
+    if let Some(stack) = &stack {
+        overlay_suite(
+            &mut runner,
+            env,
+            stack,
+            crc_list.as_deref().map_err(Clone::clone),
+        );
+    }
 
     runner.check("ramfs-cleanup", || ramfs::cleanup(vfs));
 
@@ -131,6 +170,38 @@ pub fn run(env: &Env) -> (u32, u32) {
         "{} passed, {} failed", runner.passed, runner.failed
     );
     (runner.passed, runner.failed)
+}
+
+/// The `overlay` suite, in order: each test changes `/` and records it in
+/// the ledger; the walk checks the whole tree against the list and it.
+fn overlay_suite(
+    runner: &mut Runner,
+    env: &Env,
+    stack: &overlay::Stack,
+    list: Result<&[facts::CrcEntry], String>,
+) {
+    let vfs = env.vfs;
+    let ledger = overlay::Ledger::default();
+    let list = || list.clone();
+    runner.check("overlay-stack", || {
+        overlay::stack(vfs, stack, env.cmdline, env.platform.heap_bytes())
+    });
+    runner.check("overlay-etc-writes", || {
+        overlay::etc_writes(vfs, stack, list()?, &ledger)
+    });
+    runner.check("overlay-deletes", || {
+        overlay::deletes(vfs, stack, list()?, &ledger)
+    });
+    runner.check("overlay-dir-recreated", || {
+        overlay::dir_recreated(vfs, stack, list()?, &ledger)
+    });
+    runner.check("overlay-renames", || {
+        overlay::renames(vfs, stack, list()?, &ledger)
+    });
+    runner.check("overlay-copyup-enospc", || {
+        overlay::copyup_enospc(vfs, stack, list()?, &ledger)
+    });
+    runner.check("overlay-walk", || overlay_walk::walk(vfs, list()?, &ledger));
 }
 
 struct Runner<'a> {
@@ -145,6 +216,20 @@ impl Runner<'_> {
             Ok(()) => {
                 self.passed += 1;
                 println!(self.platform, "PASS {}", name);
+            }
+            Err(reason) => {
+                self.failed += 1;
+                println!(self.platform, "FAIL {}: {}", name, reason);
+            }
+        }
+    }
+
+    /// As [`Runner::check`], with `note` after a PASS (how the test ran).
+    fn check_noted(&mut self, name: &str, note: &str, test: impl FnOnce() -> Outcome) {
+        match test() {
+            Ok(()) => {
+                self.passed += 1;
+                println!(self.platform, "PASS {} ({})", name, note);
             }
             Err(reason) => {
                 self.failed += 1;
