@@ -1,7 +1,9 @@
-//! `vfs-fuse DIR [--size BYTES]`: mount our VFS, with a ramfs at `/`, on a
-//! host directory through FUSE, so ordinary programs and external POSIX
-//! test suites run against the VFS code. Runs in the foreground until
-//! SIGINT or SIGTERM (which unmount) or until DIR is unmounted.
+//! `vfs-fuse DIR [--size BYTES] [--image IMG [--overlay]]`: mount our VFS
+//! on a host directory through FUSE, so ordinary programs and external
+//! POSIX test suites run against the VFS code. At `/` is a ramfs, the ROFS
+//! image IMG (read-only), or with `--overlay` an overlay of IMG under a
+//! ramfs (see [`root`]). Runs in the foreground until SIGINT or SIGTERM
+//! (which unmount) or until DIR is unmounted.
 //!
 //! Needs `/dev/fuse`; as root it mounts with mount(2) (no libfuse, no
 //! fusermount). See [`ops`] for which permission checks apply.
@@ -11,6 +13,7 @@
 mod attr;
 mod nodes;
 mod ops;
+mod root;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -20,12 +23,12 @@ use clap::Parser;
 use fuser::{Config, MountOption, SessionACL};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
-use vfs::{Clock, MountFlags, Vfs};
+use vfs::{Clock, Vfs};
 
 #[derive(Parser)]
 #[command(
     name = "vfs-fuse",
-    about = "Mount the VFS (ramfs at /) on a host directory through FUSE"
+    about = "Mount the VFS (a ramfs, an image, or an overlay of an image at /) on a host directory through FUSE"
 )]
 struct Args {
     /// Where to mount.
@@ -33,6 +36,13 @@ struct Args {
     /// Limit the ramfs's file data (bytes; K, M, G suffixes).
     #[arg(long)]
     size: Option<String>,
+    /// A ROFS image for `/` (read-only unless --overlay).
+    #[arg(long)]
+    image: Option<PathBuf>,
+    /// Make `/` an overlay of the image under a ramfs (writable; the image
+    /// file is never written).
+    #[arg(long, requires = "image")]
+    overlay: bool,
 }
 
 fn run(args: Args) -> Result<(), String> {
@@ -43,11 +53,15 @@ fn run(args: Args) -> Result<(), String> {
         None => None,
     };
     let clock: Arc<dyn Clock> = Arc::new(tests::HostClock);
-    let ramfs = fs_ramfs::RamFs::new(clock.clone(), limit);
     let vfs = Vfs::new(clock.clone());
-    vfs.mount_fs(ramfs.clone(), "ramfs", "/", MountFlags::empty(), "")
-        .map_err(|e| format!("mounting ramfs on /: {e}"))?;
-    let fs = ops::VfsFuse::new(vfs, ramfs, clock).map_err(|e| format!("stat /: {e}"))?;
+    let root_fs = root::mount(
+        &vfs,
+        clock.clone(),
+        args.image.as_deref(),
+        args.overlay,
+        limit,
+    )?;
+    let fs = ops::VfsFuse::new(vfs, root_fs, clock).map_err(|e| format!("stat /: {e}"))?;
     let mut config = Config::default();
     config.mount_options = vec![
         MountOption::FSName("vfs".to_string()),

@@ -3,7 +3,7 @@
 //! `rm -r` exercise the VFS code itself.
 //!
 //! Two calls the VFS API does not have yet go to the backend inode directly
-//! (found by walking the ramfs from its root): changing owners (`chown`,
+//! (found by walking the root filesystem from its root): changing owners (`chown`,
 //! and the owner of a new file made by a non-root caller) and setting a
 //! symlink's own times (`Vfs::utimens` follows symlinks).
 //!
@@ -20,7 +20,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use fs_ramfs::RamFs;
 use fuser::{
     FileAttr, FileHandle, Filesystem, FopenFlags, Generation, INodeNo, OpenAccMode,
     OpenFlags as FuseOpenFlags, RenameFlags, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory,
@@ -45,10 +44,11 @@ fn errno(e: Errno) -> fuser::Errno {
     fuser::Errno::from_i32(e.raw())
 }
 
-/// The VFS with a ramfs at `/`, served to the kernel.
+/// The VFS (a ramfs, an image, or an overlay of an image at `/`), served to the kernel.
 pub struct VfsFuse {
     vfs: Vfs,
-    ramfs: Arc<RamFs>,
+    /// The filesystem on `/`, for the calls that go to its inodes.
+    root_fs: Arc<dyn FileSystem>,
     clock: Arc<dyn Clock>,
     nodes: Mutex<Nodes>,
     /// Open directories: a listing taken at opendir, served by offset.
@@ -57,11 +57,15 @@ pub struct VfsFuse {
 }
 
 impl VfsFuse {
-    pub fn new(vfs: Vfs, ramfs: Arc<RamFs>, clock: Arc<dyn Clock>) -> Result<VfsFuse, Errno> {
+    pub fn new(
+        vfs: Vfs,
+        root_fs: Arc<dyn FileSystem>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<VfsFuse, Errno> {
         let root_ino = vfs.lstat("/")?.ino;
         Ok(VfsFuse {
             vfs,
-            ramfs,
+            root_fs,
             clock,
             nodes: Mutex::new(Nodes::new(root_ino)),
             dirs: Mutex::new(HashMap::new()),
@@ -99,7 +103,7 @@ impl VfsFuse {
 
     /// The backend inode at `path`, for the calls the VFS API lacks.
     fn backend(&self, path: &str) -> Res<Arc<dyn Inode>> {
-        let mut inode = self.ramfs.root().map_err(errno)?;
+        let mut inode = self.root_fs.root().map_err(errno)?;
         for name in path.split('/').filter(|n| !n.is_empty()) {
             inode = inode.lookup(name).map_err(errno)?;
         }
