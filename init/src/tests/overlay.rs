@@ -409,3 +409,77 @@ fn mount_and_df_show_the_stack() {
     let used = |row: &str| row.split_whitespace().nth(3).map(str::to_string);
     assert_eq!(used(root_row), used(upper), "{text}");
 }
+
+/// Seeded mutations of `seed` (characters from `alphabet` replaced,
+/// removed or inserted), for the no-panic test.
+fn mutate(rng: &mut fastrand::Rng, seed: &str, alphabet: &[u8]) -> String {
+    let mut bytes: Vec<u8> = seed.bytes().collect();
+    for _ in 0..rng.usize(1..6) {
+        let pos = rng.usize(..=bytes.len());
+        let c = alphabet[rng.usize(..alphabet.len())];
+        match rng.u8(..3) {
+            0 if pos < bytes.len() => bytes[pos] = c,
+            1 if pos < bytes.len() => {
+                bytes.remove(pos);
+            }
+            _ => bytes.insert(pos, c),
+        }
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+#[test]
+fn random_overlay_tables_mount_or_fail_cleanly() {
+    const CMDLINES: &[&str] = &[
+        "root=overlay root.size=1M vfs.fstab=vblk0:@b:rofs;none:@u:ramfs::size=1M;none:/:overlay::lowerdir=@b,upperdir=@u",
+        "vfs.fstab=vblk0:/:rofs vfs.fstab=none:@e:ramfs::size=1M vfs.fstab=none:/etc:overlay::lowerdir=/etc:/data,upperdir=@e,workdir=/tmp",
+        "root=overlay vfs.fstab=none:/:overlay::lowerdir=@x vfs.fstab=vblk0:@x:rofs::verify",
+    ];
+    const FSTAB: &str = "none @e ramfs size=1M 0 0\n\
+        none /etc overlay lowerdir=/etc:@e,upperdir=@e 0 0\n\
+        none /data overlay lowerdir=/data,upperdir=/tmp 0 0\n";
+    let alphabet = b" ;:=,@/.-abcdeflorstuvwxyz0123456789MK\n";
+    let mut rng = fastrand::Rng::with_seed(0x0e7e_21a7);
+    let platform = TestPlatform::new(HEAP);
+    let (mut mounted_count, mut refused) = (0, 0);
+    for i in 0..600 {
+        let (cmdline, fstab) = if i % 2 == 0 {
+            (
+                mutate(&mut rng, CMDLINES[i / 2 % CMDLINES.len()], alphabet),
+                String::new(),
+            )
+        } else {
+            (
+                "root=overlay".to_string(),
+                mutate(&mut rng, FSTAB, alphabet),
+            )
+        };
+        let Ok(config) = cmdline::parse(&cmdline) else {
+            continue;
+        };
+        let disk = image(&[("/etc/fstab", fstab.as_bytes())]);
+        let mut machine = Machine::new(Some(disk), "");
+        machine.config = config;
+        machine.cmdline = cmdline.clone();
+        match mount_all(&platform, &machine.boot()) {
+            Ok(mounted) => {
+                mounted_count += 1;
+                let vfs = &mounted.vfs;
+                for m in vfs.mounts() {
+                    assert!(m.target.starts_with(['/', '@']), "{cmdline:?} {fstab:?}");
+                }
+                let _ = vfs.write_file("/etc/x", b"x");
+                let _ = vfs.read_dir("/etc");
+                let _ = vfs.statfs("/");
+            }
+            Err(fatal) => {
+                refused += 1;
+                assert!(!fatal.message.is_empty() && !fatal.message.contains('\n'));
+            }
+        }
+    }
+    assert!(
+        mounted_count > 0 && refused > 0,
+        "{mounted_count} {refused}"
+    );
+}
