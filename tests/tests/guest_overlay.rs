@@ -8,8 +8,9 @@
 //! 2. `qemu_*`: `root=overlay test` on microvm and q35 (every test passes,
 //!    the same tests as on the host, status 1); a directory overlaid from
 //!    the command line and from `/etc/fstab` (writes land, `/` stays
-//!    read-only, `mount` and `df` show the stack); bad `root=` words exit
-//!    with the bad-command-line status.
+//!    read-only, `mount` and `df` show the stack); an overlay root over a
+//!    verified disk (`rofs.roothash=`); bad `root=` words exit with the
+//!    bad-command-line status.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -385,4 +386,35 @@ fn qemu_bad_root_words_exit_with_the_command_line_status() {
         );
         assert!(!outcome.output.contains("PASS "), "{context}");
     }
+}
+
+#[test]
+fn qemu_overlay_root_over_a_verified_disk() {
+    let kernel = kernel();
+    let small = guest_image::build_cached(&ImageSpec::small(), &cache_dir()).expect("image");
+    let verified = guest_verity::verified_cached(&small, &cache_dir()).expect("tree");
+    let cmdline = format!(
+        "root=overlay rofs.roothash={} run=\"echo changed > /hello.txt;cat /hello.txt;cat /etc/motd;mount\"",
+        verified.root_hex()
+    );
+    let outcome = boot(&Boot::new(
+        "overlay-verified",
+        Machine::Microvm,
+        &kernel,
+        Some(&verified.image.path),
+        &cmdline,
+    ));
+    let context = format!("{}\n{}", outcome.describe(), outcome.output);
+    let lines: Vec<&str> = outcome.output.lines().collect();
+    for want in [
+        "changed",
+        "welcome to the test image",
+        "/dev/vblk0 on @root.lower type rofs (ro)",
+        "none on / type overlay (rw,lowerdir=@root.lower,upperdir=@root.upper)",
+    ] {
+        assert!(lines.contains(&want), "no line {want:?}: {context}");
+    }
+    assert!(outcome.output.contains("vblk0: verifying"), "{context}");
+    assert!(!outcome.output.contains("unverified"), "{context}");
+    assert_eq!(outcome.status, Some(status::SUCCESS), "{context}");
 }
