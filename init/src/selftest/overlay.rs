@@ -233,7 +233,7 @@ pub(super) fn etc_writes(vfs: &Vfs, stack: &Stack, list: &[CrcEntry], ledger: &L
     let (head, rest) = after.split_at(after.len().min(motd.size as usize));
     equal(crc32fast::hash(head), motd.crc, "the kept bytes' CRC32")?;
     equal(rest, &tail[..], "the appended bytes")?;
-    ledger.made(&motd.path, motd.size + tail.len() as u64);
+    ledger.made(&motd.path, motd.size.saturating_add(tail.len() as u64));
 
     // A write at an offset copies the rest of the file up around it.
     let conf = listed(list, "/etc/app/app.conf")?;
@@ -295,7 +295,11 @@ pub(super) fn deletes(vfs: &Vfs, stack: &Stack, list: &[CrcEntry], ledger: &Ledg
             format!("{path} still listed in {parent}")
         })?;
     }
-    equal(names(vfs, "/sizes")?.len(), before - 1, "entries of /sizes")?;
+    equal(
+        names(vfs, "/sizes")?.len(),
+        before.saturating_sub(1),
+        "entries of /sizes",
+    )?;
     for other in ["/hard/orig.bin", "/sizes/hard-third.bin"] {
         let stat = ok(vfs.stat(other), &format!("stat {other}"))?;
         equal(
@@ -470,7 +474,9 @@ pub(super) fn copyup_enospc(
     ledger: &Ledger,
 ) -> Outcome {
     let before = ok(vfs.statfs(&stack.upper), "statfs the upper layer")?;
-    let free = before.blocks_available * u64::from(before.block_size);
+    let free = before
+        .blocks_available
+        .saturating_mul(u64::from(before.block_size));
     let file = list
         .iter()
         .filter(|e| e.size > free && !ledger.touched(&e.path))
@@ -494,7 +500,9 @@ pub(super) fn copyup_enospc(
         Errno::ENOSPC,
         "open for appending",
     )?;
-    let keep = (free + (1 << 20)).min(file.size - 1);
+    let keep = free
+        .saturating_add(1 << 20)
+        .min(file.size.saturating_sub(1));
     want_err(vfs.truncate(path, keep), Errno::ENOSPC, "truncate")?;
     want_err(vfs.chmod(path, 0o600), Errno::ENOSPC, "chmod")?;
     let after = ok(vfs.stat(path), "stat after")?;
