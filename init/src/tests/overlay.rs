@@ -483,3 +483,29 @@ fn random_overlay_tables_mount_or_fail_cleanly() {
         "{mounted_count} {refused}"
     );
 }
+
+#[test]
+fn the_shell_mounts_an_overlay_at_run_time() {
+    let platform = TestPlatform::new(HEAP);
+    let machine = Machine::new(Some(image(&[])), "");
+    let mounted = mount_all(&platform, &machine.boot()).expect("mount");
+    let shell = Shell::new(&platform, &mounted.vfs);
+    shell.run_script(
+        "t",
+        "mount -t ramfs -o size=1M none @etc.up; \
+         mount -t overlay -o lowerdir=/etc,upperdir=@etc.up,workdir=/tmp none /etc; \
+         echo hi >> /etc/motd; cat /etc/motd; umount @etc.up; mount",
+    );
+    let text = platform.take_output();
+    assert!(
+        text.starts_with("hello\nhi\numount: @etc.up: EBUSY"),
+        "{text}"
+    );
+    assert!(
+        text.ends_with(
+            "none on @etc.up type ramfs (rw,size=1M)\n\
+             none on /etc type overlay (rw,lowerdir=/etc,upperdir=@etc.up,workdir=/tmp)\n"
+        ),
+        "{text}"
+    );
+}
