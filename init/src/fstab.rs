@@ -60,11 +60,23 @@ fn device_source(dev: &str) -> Result<Option<String>, String> {
     }
 }
 
-fn check_target(path: &str) -> Result<(), String> {
+/// The mount point `path` checked (absolute) and in its plain form:
+/// repeated `/` collapsed, `.` components and a trailing `/` dropped
+/// (`//tmp/./` is `/tmp`). `..` stays: only the VFS can resolve it (through
+/// symlinks), which is how boot compares targets with what is mounted.
+pub fn normalize_target(path: &str) -> Result<String, String> {
     if !path.starts_with('/') {
         return Err(format!("mount point `{path}` is not an absolute path"));
     }
-    Ok(())
+    let mut out = String::new();
+    for part in path.split('/').filter(|p| !p.is_empty() && *p != ".") {
+        out.push('/');
+        out.push_str(part);
+    }
+    if out.is_empty() {
+        out.push('/');
+    }
+    Ok(out)
 }
 
 fn check_fs_type(fs: &str) -> Result<(), String> {
@@ -95,7 +107,7 @@ pub fn parse_cmdline_entry(text: &str) -> Result<MountEntry, String> {
     let flags = parts.next().unwrap_or("");
     let options = parts.next().unwrap_or("");
     let source = device_source(dev).map_err(|e| format!("`{text}`: {e}"))?;
-    check_target(path).map_err(|e| format!("`{text}`: {e}"))?;
+    let target = normalize_target(path).map_err(|e| format!("`{text}`: {e}"))?;
     check_fs_type(fs).map_err(|e| format!("`{text}`: {e}"))?;
     let read_only = match flags {
         "" => fs == "rofs",
@@ -105,7 +117,7 @@ pub fn parse_cmdline_entry(text: &str) -> Result<MountEntry, String> {
     };
     Ok(MountEntry {
         source,
-        target: path.to_string(),
+        target,
         fs_type: fs.to_string(),
         read_only,
         options: options.to_string(),
@@ -150,9 +162,22 @@ pub struct FstabError {
 /// dropped and the rest is passed to the filesystem. Bad lines are returned
 /// as errors alongside the good entries, never both-or-nothing.
 pub fn parse_etc_fstab(text: &str) -> (Vec<MountEntry>, Vec<FstabError>) {
+    parse_etc_fstab_bytes(text.as_bytes())
+}
+
+/// [`parse_etc_fstab`] of the file's bytes: a line that is not UTF-8 is one
+/// error with its number, and the other lines still count.
+pub fn parse_etc_fstab_bytes(text: &[u8]) -> (Vec<MountEntry>, Vec<FstabError>) {
     let mut entries = Vec::new();
     let mut errors = Vec::new();
-    for (index, raw) in text.lines().enumerate() {
+    for (index, raw) in text.split(|&b| b == b'\n').enumerate() {
+        let Ok(raw) = core::str::from_utf8(raw) else {
+            errors.push(FstabError {
+                line: index + 1,
+                message: "not UTF-8 text".to_string(),
+            });
+            continue;
+        };
         let line = raw.split('#').next().unwrap_or("").trim();
         if line.is_empty() {
             continue;
@@ -193,7 +218,7 @@ fn parse_fstab_line(line: &str) -> Result<Option<MountEntry>, String> {
     } else {
         None
     };
-    check_target(target)?;
+    let target = normalize_target(target)?;
     check_fs_type(fs_type)?;
     let mut read_only = fs_type == "rofs";
     let mut options: Vec<&str> = Vec::new();
@@ -209,7 +234,7 @@ fn parse_fstab_line(line: &str) -> Result<Option<MountEntry>, String> {
     }
     Ok(Some(MountEntry {
         source,
-        target: target.to_string(),
+        target,
         fs_type: fs_type.to_string(),
         read_only,
         options: options.join(","),
@@ -290,6 +315,43 @@ mod tests {
         assert!(entries.is_empty());
         assert_eq!(errors.len(), 1);
         assert_eq!(errors[0].line, 1);
+    }
+
+    #[test]
+    fn targets_are_normalized() {
+        for (given, plain) in [
+            ("/tmp/", "/tmp"),
+            ("//tmp", "/tmp"),
+            ("/./tmp", "/tmp"),
+            ("/tmp/.//x/", "/tmp/x"),
+            ("//", "/"),
+            ("/.", "/"),
+            ("/tmp/../tmp", "/tmp/../tmp"),
+        ] {
+            assert_eq!(normalize_target(given).as_deref(), Ok(plain), "{given}");
+            let e = parse_cmdline_entry(&format!("none:{given}:ramfs")).unwrap();
+            assert_eq!(e.target, plain);
+            let (entries, _) = parse_etc_fstab(&format!("none {given} ramfs\n"));
+            assert_eq!(entries[0].target, plain);
+        }
+        assert!(normalize_target("tmp/").is_err());
+        // `//` names the root, so a table whose root is written so is valid.
+        assert!(crate::cmdline::parse("vfs.fstab=vblk0://:rofs").is_ok());
+    }
+
+    #[test]
+    fn a_non_utf8_line_is_reported_and_the_others_apply() {
+        let text = b"none /a ramfs\n\xff\xfe /b ramfs\nnone /c ramfs\n";
+        let (entries, errors) = parse_etc_fstab_bytes(text);
+        let targets: Vec<&str> = entries.iter().map(|e| e.target.as_str()).collect();
+        assert_eq!(targets, ["/a", "/c"]);
+        assert_eq!(
+            errors,
+            [FstabError {
+                line: 2,
+                message: "not UTF-8 text".to_string()
+            }]
+        );
     }
 
     #[test]

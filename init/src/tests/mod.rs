@@ -5,4 +5,5 @@
 mod boot;
 mod no_panic;
 mod platform;
+mod robust;
 mod shell;
