@@ -22,7 +22,7 @@ fn visit(inode: &Arc<dyn Inode>, depth: usize, visits: &mut usize) {
         FileType::Directory => {
             let mut names = Vec::new();
             let _ = inode.readdir(0, &mut |e, _| {
-                names.push(e.name);
+                names.push(e.name.to_string());
                 names.len() < MAX_VISITS
             });
             let _ = inode.lookup("does-not-exist");
