@@ -2,6 +2,8 @@
 //!
 //! - [`guest_image`]: generates the root image the in-guest suites run
 //!   against (with host-computed checksums), cached under the target dir.
+//! - [`hostile_image`]: root images for the hostile-input boots (directory
+//!   loops with valid checksums, 100,000-entry directories in v1 and v2).
 //! - [`qemu`]: builds the kernel and boots it under QEMU with a timeout,
 //!   streaming the serial console.
 //! - [`host_platform`]: init's `Platform` on the host, so the in-guest
@@ -11,6 +13,7 @@
 
 pub mod guest_image;
 pub mod host_platform;
+pub mod hostile_image;
 pub mod qemu;
 
 use vfs::{Clock, Timespec};

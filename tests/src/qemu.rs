@@ -79,6 +79,8 @@ pub struct Boot {
     pub kernel: PathBuf,
     /// The root disk, attached read-only; None boots without a disk.
     pub disk: Option<PathBuf>,
+    /// More read-only disks after it (`/dev/vblk1`, ... in this order).
+    pub extra_disks: Vec<PathBuf>,
     pub cmdline: String,
     pub memory: String,
     /// Accelerators in order of preference (`-accel X` each); QEMU uses the
@@ -102,6 +104,7 @@ impl Boot {
             machine,
             kernel: kernel.to_path_buf(),
             disk: disk.map(Path::to_path_buf),
+            extra_disks: Vec::new(),
             cmdline: cmdline.to_string(),
             memory: "64M".to_string(),
             accel: default_accel(),
@@ -136,14 +139,14 @@ impl Boot {
         args.extend(["-m".to_string(), self.memory.clone()]);
         args.extend(["-kernel".to_string(), self.kernel.display().to_string()]);
         args.extend(["-append".to_string(), self.cmdline.clone()]);
-        if let Some(disk) = &self.disk {
+        for (i, disk) in self.disk.iter().chain(&self.extra_disks).enumerate() {
             args.push("-drive".to_string());
             args.push(format!(
-                "file={},if=none,id=d0,format=raw,readonly=on",
+                "file={},if=none,id=d{i},format=raw,readonly=on",
                 disk.display()
             ));
             args.push("-device".to_string());
-            args.push(format!("{blk},drive=d0"));
+            args.push(format!("{blk},drive=d{i}"));
         }
         args
     }
