@@ -164,7 +164,7 @@ mod tests {
     use std::sync::Arc;
 
     use drivers::{BlockDevice, RamDisk};
-    use vfs::{FileSystem, FileType, Inode};
+    use vfs::{FileSystem, FileType};
 
     #[test]
     fn the_cyclic_image_is_sealed_and_loops() {
