@@ -3,10 +3,11 @@
 //! Every block filesystem reads through the [`BlockDevice`] trait, so the same
 //! ROFS reader runs over virtio-blk in the guest, a [`RamDisk`] in tests and a
 //! [`FileDisk`] (feature `std`) in the host tools. The `virtio` feature adds the
-//! virtio-blk driver used by the kernel, and the x86 PCI bus-0 code (`pci`)
-//! its PCI transport is built on; the `verity` feature adds dm-verity hash
-//! trees and [`verity::VerityDevice`], which verifies every block it reads
-//! from any other device.
+//! virtio-blk driver used by the kernel, the virtio-fs device (`virtio_fs`),
+//! which carries FUSE messages through [`FuseTransport`], and the x86 PCI
+//! bus-0 code (`pci`) their PCI transports are built on; the `verity` feature
+//! adds dm-verity hash trees and [`verity::VerityDevice`], which verifies
+//! every block it reads from any other device.
 //!
 //! This crate depends on no other crate of the project.
 
@@ -21,6 +22,7 @@ extern crate std;
 
 #[cfg(feature = "std")]
 mod filedisk;
+mod fuse_transport;
 mod ramdisk;
 // PCI on x86 through virtio-drivers' bus types, for the virtio transports.
 #[cfg(feature = "virtio")]
@@ -32,9 +34,13 @@ pub mod verity;
 #[cfg(feature = "virtio")]
 #[allow(unsafe_code)]
 pub mod virtio;
+#[cfg(feature = "virtio")]
+#[allow(unsafe_code)]
+pub mod virtio_fs;
 
 #[cfg(feature = "std")]
 pub use filedisk::FileDisk;
+pub use fuse_transport::{FuseTransport, TransportError};
 pub use ramdisk::RamDisk;
 
 use alloc::vec::Vec;

@@ -336,10 +336,13 @@ fn readdir_cookies_stay_valid_while_devices_are_added() {
 
 #[test]
 fn constructor_options() {
-    let ctx = |options: &str| MountContext {
-        source: MountSource::None,
-        options: options.to_string(),
-        clock: Arc::new(FixedClock(Timespec::new(77, 0))),
+    let ctx = |options: &str| {
+        MountContext::new(
+            MountSource::None,
+            options,
+            Arc::new(FixedClock(Timespec::new(77, 0))),
+            vfs::pagecache::PageCache::new(1 << 20),
+        )
     };
     let read_random = |fs: &Arc<dyn FileSystem>| {
         let mut buf = [0u8; 16];

@@ -582,10 +582,13 @@ fn dropping_a_very_deep_tree_does_not_recurse() {
 
 #[test]
 fn mount_options() {
-    let ctx = |options: &str| MountContext {
-        source: MountSource::None,
-        options: options.to_string(),
-        clock: Arc::new(StepClock::default()),
+    let ctx = |options: &str| {
+        MountContext::new(
+            MountSource::None,
+            options,
+            Arc::new(StepClock::default()),
+            vfs::pagecache::PageCache::new(1 << 20),
+        )
     };
     let fs = crate::new_fs(&ctx("size=1M,nr_inodes=10,mode=1777")).unwrap();
     assert_eq!(fs.fs_type(), "ramfs");

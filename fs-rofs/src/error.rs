@@ -1,10 +1,11 @@
 //! Why an image was refused.
 
-use alloc::string::String;
 use core::fmt;
 
 use drivers::BlockError;
 use vfs::Errno;
+
+use crate::problem::Problem;
 
 /// Everything that can be wrong with an image or its device.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -24,12 +25,13 @@ pub enum RofsError {
         needed_bytes: u64,
         device_bytes: u64,
     },
-    /// A table, field or reference is out of range or inconsistent.
-    Corrupt(String),
+    /// A table, field or reference breaks a rule of the format.
+    Corrupt(Problem),
     /// The device failed.
     Device(BlockError),
-    /// The metadata does not fit in memory (a huge or hostile image).
-    OutOfMemory { bytes: u64 },
+    /// An allocation sized by the image failed (a huge or hostile image on
+    /// a small heap): ENOMEM, never an abort.
+    NoMemory { bytes: u64 },
 }
 
 impl fmt::Display for RofsError {
@@ -61,8 +63,8 @@ impl fmt::Display for RofsError {
             ),
             RofsError::Corrupt(what) => write!(f, "corrupt image: {what}"),
             RofsError::Device(e) => write!(f, "device error: {e}"),
-            RofsError::OutOfMemory { bytes } => {
-                write!(f, "not enough memory for {bytes} bytes of metadata")
+            RofsError::NoMemory { bytes } => {
+                write!(f, "not enough memory for {bytes} bytes of image tables")
             }
         }
     }
@@ -81,7 +83,7 @@ impl From<RofsError> for Errno {
         match e {
             // Not ROFS at all: the caller picked the wrong filesystem type.
             RofsError::BadMagic(_) => Errno::EINVAL,
-            RofsError::OutOfMemory { .. } => {
+            RofsError::NoMemory { .. } => {
                 log::warn!("rofs: {e}");
                 Errno::ENOMEM
             }
@@ -97,10 +99,8 @@ impl From<RofsError> for Errno {
     }
 }
 
-/// Shorthand for a [`RofsError::Corrupt`] with a formatted message.
-macro_rules! corrupt {
-    ($($arg:tt)*) => {
-        $crate::error::RofsError::Corrupt(alloc::format!($($arg)*))
-    };
+impl From<Problem> for RofsError {
+    fn from(p: Problem) -> Self {
+        RofsError::Corrupt(p)
+    }
 }
-pub(crate) use corrupt;

@@ -19,6 +19,9 @@ pub const V1_BLOCK_SIZE: u32 = 512;
 /// v2 default block size.
 pub const V2_DEFAULT_BLOCK_SIZE: u32 = 4096;
 
+/// The root directory's inode number in every version.
+pub const ROOT_INO: u64 = 1;
+
 /// Longest name a directory entry may carry.
 pub const NAME_MAX: usize = 255;
 /// Longest symlink target.
@@ -44,7 +47,7 @@ pub const S_IFLNK: u32 = 0o120_000;
 /// v1 superblock: eight u64s at byte 0 of block 0.
 #[derive(Clone, Copy, Debug, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
 #[repr(C)]
-pub struct V1SuperBlock {
+pub struct RawV1SuperBlock {
     pub magic: U64,
     pub version: U64,
     pub block_size: U64,
@@ -60,17 +63,32 @@ pub struct V1SuperBlock {
 /// and number of entries; symlink — index in the symlink table and 1.
 #[derive(Clone, Copy, Debug, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
 #[repr(C)]
-pub struct V1Inode {
+pub struct RawV1Inode {
     pub mode: U64,
     pub inode_no: U64,
     pub data_offset: U64,
     pub count: U64,
 }
 
+/// Head of a v1 directory entry (10 bytes); `name_len` name bytes follow.
+#[derive(Clone, Copy, Debug, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[repr(C)]
+pub struct RawV1DirEntryHead {
+    pub inode_no: U64,
+    pub name_len: U16,
+}
+
+/// Bytes of [`RawV1DirEntryHead`].
+pub const V1_DIRENT_HEAD_SIZE: usize = core::mem::size_of::<RawV1DirEntryHead>();
+/// Bytes of [`RawV1Inode`].
+pub const V1_INODE_SIZE: usize = core::mem::size_of::<RawV1Inode>();
+/// Bytes of the length before each v1 symlink target.
+pub const V1_SYMLINK_HEAD_SIZE: usize = 2;
+
 /// v2 superblock, at byte 0 of block 0 (the rest of the block is zero).
 #[derive(Clone, Copy, Debug, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
 #[repr(C)]
-pub struct SuperBlock {
+pub struct RawSuperBlock {
     pub magic: U64,
     pub version: U64,
     pub block_size: U32,
@@ -108,8 +126,8 @@ pub struct SuperBlock {
     pub reserved: [U64; 2],
 }
 
-/// Bytes of [`SuperBlock`].
-pub const SUPERBLOCK_SIZE: usize = core::mem::size_of::<SuperBlock>();
+/// Bytes of [`RawSuperBlock`].
+pub const SUPERBLOCK_SIZE: usize = core::mem::size_of::<RawSuperBlock>();
 /// Byte offset of `sb_crc32` inside the superblock.
 pub const SB_CRC_OFFSET: usize = 36;
 
@@ -119,7 +137,7 @@ pub const SB_CRC_OFFSET: usize = 36;
 /// byte offset of the target in the names blob and its length.
 #[derive(Clone, Copy, Debug, Default, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
 #[repr(C)]
-pub struct Inode {
+pub struct RawInode {
     pub mode: U32,
     pub uid: U32,
     pub gid: U32,
@@ -134,14 +152,14 @@ pub struct Inode {
     pub reserved: U64,
 }
 
-/// Bytes of [`Inode`].
-pub const INODE_SIZE: usize = core::mem::size_of::<Inode>();
+/// Bytes of [`RawInode`].
+pub const INODE_SIZE: usize = core::mem::size_of::<RawInode>();
 
 /// v2 directory entry: 12 bytes. A directory's entries are contiguous and
 /// sorted by name bytes, so lookup is a binary search with no allocation.
 #[derive(Clone, Copy, Debug, Default, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
 #[repr(C)]
-pub struct DirEntry {
+pub struct RawDirEntry {
     pub ino: U32,
     /// Byte offset of the name in the names blob.
     pub name_off: U32,
@@ -149,14 +167,15 @@ pub struct DirEntry {
     pub reserved: U16,
 }
 
-/// Bytes of [`DirEntry`].
-pub const DIRENT_SIZE: usize = core::mem::size_of::<DirEntry>();
+/// Bytes of [`RawDirEntry`].
+pub const DIRENT_SIZE: usize = core::mem::size_of::<RawDirEntry>();
 
 const _: () = assert!(SUPERBLOCK_SIZE == 160);
 const _: () = assert!(INODE_SIZE == 64);
 const _: () = assert!(DIRENT_SIZE == 12);
-const _: () = assert!(core::mem::size_of::<V1SuperBlock>() == 64);
-const _: () = assert!(core::mem::size_of::<V1Inode>() == 32);
+const _: () = assert!(core::mem::size_of::<RawV1SuperBlock>() == 64);
+const _: () = assert!(V1_INODE_SIZE == 32);
+const _: () = assert!(V1_DIRENT_HEAD_SIZE == 10);
 
 /// The CRC32 of a v2 superblock's first `len` bytes with the CRC field zeroed.
 pub fn superblock_crc(header: &[u8]) -> u32 {

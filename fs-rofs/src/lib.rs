@@ -3,15 +3,25 @@
 //! - The reader ([`RofsFs`], registered as `"rofs"` through [`RofsType`]) is
 //!   `no_std` + `alloc` and safe code only. Mount reads the superblock and then
 //!   the whole metadata region in one request, checks its CRC32s (v2), and
-//!   validates every table before anything trusts it; afterwards lookups are a
-//!   binary search over fixed-size entries (v2) and file reads go straight from
-//!   the device into the caller's buffer. Any malformed image gives an
-//!   [`Errno`](vfs::Errno) (EINVAL when it is not ROFS, EIO when it is corrupt),
-//!   never a panic.
-//! - [`inspect`] and [`verify`] report on an image for host tools.
-//! - The writer (module `writer`, feature `std`) streams file data into the image,
-//!   deduplicating identical contents, then writes the metadata and lastly the
-//!   superblock.
+//!   validates every table and the directory tree before anything trusts them;
+//!   afterwards lookups are binary searches and file reads go straight from
+//!   the device into the caller's buffer.
+//! - Bad input never panics: a malformed image gives an [`Errno`](vfs::Errno)
+//!   (EINVAL when it is not ROFS, EIO when it breaks a rule of the format,
+//!   ENOMEM when its tables do not fit in memory: every allocation sized by
+//!   image data is fallible). Directories must form a tree (each reached from
+//!   the root through exactly one entry), so no walker can loop.
+//! - [`inspect`] and [`verify`] report on an image for host tools, with the
+//!   same [`Problem`] text that made mount refuse it.
+//! - The writer (module `writer`, feature `std`) streams file data into the
+//!   image, deduplicating identical contents, then writes the metadata and
+//!   lastly the superblock.
+//!
+//! Layout of the code: `format` (on-disk structs, `Raw*`), `image` (the
+//! loaded image and its accessors, with one module per version holding its
+//! loader and resident tables), `validate` (every rule once, each returning
+//! a [`Problem`]), `fs`/`inode` (the VFS backend), `report` (inspect and
+//! verify). A new format version adds `image/vN.rs` and a `Layout` variant.
 //!
 //! The byte-level layout of both versions is documented in `FORMAT.md` next to
 //! this crate's `Cargo.toml`; the structs are in [`format`].
@@ -23,16 +33,23 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
-mod check;
 mod crc;
+mod data;
 mod error;
 mod fs;
 mod image;
+mod inode;
+mod mem;
+mod problem;
+mod report;
+mod validate;
 
 pub mod format;
 #[cfg(feature = "std")]
 pub mod writer;
 
-pub use check::{ImageInfo, VerifyProblem, VerifyReport, inspect, verify};
 pub use error::RofsError;
-pub use fs::{RofsFs, RofsInode, RofsType};
+pub use fs::{RofsFs, RofsType};
+pub use inode::RofsInode;
+pub use problem::{Problem, Table};
+pub use report::{ImageInfo, VerifyProblem, VerifyReport, inspect, verify};

@@ -20,6 +20,10 @@
 //! | `big-cold`, `big-warm` | sequential read of the big file, 4 MiB reads into one buffer |
 //! | `readall-cold`, `readall-warm` | open, read to the end (1 MiB reads), close, for every other file |
 //! | `ramfs-write`, `ramfs-read` | 64 MiB in 1 MiB writes, then reads, on /tmp |
+//! | `verity-plain`, `verity-verified` | 8 MiB from memory, plain and through the verifying device: the per-block hash cost ([`verity`]) |
+//!
+//! Booted with `rofs.roothash=`, every figure on the root is through the
+//! verifying device; `tests/guest-bench.sh` boots both ways for the ratios.
 
 use alloc::format;
 use alloc::string::String;
@@ -29,6 +33,8 @@ use alloc::vec::Vec;
 use vfs::{Errno, FileType, OpenFlags, Vfs, Whence};
 
 use crate::{Platform, println};
+
+pub mod verity;
 
 /// What the benchmark runs against.
 pub struct Env<'a> {
@@ -96,6 +102,7 @@ pub fn run(env: &Env) {
     drop(buf);
 
     ramfs(p, vfs);
+    verity::run(p);
     println!(p, "BENCH-DONE");
 }
 

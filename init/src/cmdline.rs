@@ -13,6 +13,7 @@
 //! | `run=CMD;CMD;...` | run these shell commands (`;`-separated), then power off |
 //! | `log=LEVEL` | `off`, `error`, `warn`, `info` (default), `debug`, `trace` |
 //! | `vfs.fstab=dev:path:fs[:flags[:opts]]` | a mount; repeat the word (or separate entries with `;`) for more. Any given replaces the default table. `fstab=` is an alias |
+//! | `rofs.roothash=HEX` | verify the root entry's disk against this dm-verity root hash: short for its `roothash=HEX` option ([`crate::verity`]) |
 //! | `selftest.*`, `bench.*` | left to the suites, which see the whole line |
 //!
 //! Without `test`, `bench` or `run=`, the kernel starts an interactive shell
@@ -57,6 +58,10 @@ pub struct Config {
     pub fstab: Option<Vec<MountEntry>>,
     /// Words the kernel does not know (reported, then ignored).
     pub unknown: Vec<String>,
+    /// `rofs.roothash=`: the root entry's dm-verity root hash. Already
+    /// merged into a `vfs.fstab=` root entry's options; the default table
+    /// gets it at mount.
+    pub root_hash: Option<drivers::verity::Digest>,
 }
 
 /// Split into words, honouring double quotes.
@@ -112,6 +117,7 @@ pub fn parse(line: &str) -> Result<Config, String> {
         bench_file: "/big.bin".to_string(),
         fstab: None,
         unknown: Vec::new(),
+        root_hash: None,
     };
     let mut mode_word: Option<String> = None;
     for word in split_words(line)? {
@@ -153,6 +159,14 @@ pub fn parse(line: &str) -> Result<Config, String> {
                 }
                 None
             }
+            ("rofs.roothash", Some(v)) => {
+                let root = drivers::verity::parse_root_hash(v)
+                    .map_err(|e| format!("rofs.roothash=`{v}`: {e}"))?;
+                if config.root_hash.replace(root).is_some() {
+                    return Err("rofs.roothash= given twice".to_string());
+                }
+                None
+            }
             _ => {
                 if !key.starts_with("selftest.") && !key.starts_with("bench.") {
                     config.unknown.push(word.clone());
@@ -175,7 +189,33 @@ pub fn parse(line: &str) -> Result<Config, String> {
     {
         return Err("vfs.fstab= entries given, but none mounts /".to_string());
     }
+    if let (Some(root), Some(table)) = (config.root_hash, config.fstab.as_mut()) {
+        merge_root_hash(table, &root)?;
+    }
     Ok(config)
+}
+
+/// `rofs.roothash=` into the root entry of a `vfs.fstab=` table: its
+/// `roothash=` option, which must agree if the entry has one already.
+fn merge_root_hash(table: &mut [MountEntry], root: &drivers::verity::Digest) -> Result<(), String> {
+    for entry in table.iter_mut().filter(|e| e.target == "/") {
+        if entry.source.is_none() {
+            return Err(format!(
+                "rofs.roothash= given, but the root entry ({} on /) has no device to verify",
+                entry.fs_type
+            ));
+        }
+        match crate::verity::split_options(&entry.options)?.0 {
+            Some(given) if given != *root => {
+                return Err(
+                    "rofs.roothash= disagrees with the root entry's roothash= option".to_string(),
+                );
+            }
+            Some(_) => {}
+            None => entry.options = crate::verity::with_root_hash(&entry.options, root),
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

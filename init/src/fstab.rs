@@ -109,6 +109,8 @@ pub fn parse_cmdline_entry(text: &str) -> Result<MountEntry, String> {
     let source = device_source(dev).map_err(|e| format!("`{text}`: {e}"))?;
     let target = normalize_target(path).map_err(|e| format!("`{text}`: {e}"))?;
     check_fs_type(fs).map_err(|e| format!("`{text}`: {e}"))?;
+    crate::verity::check_options(options, source.is_some())
+        .map_err(|e| format!("`{text}`: {e}"))?;
     let read_only = match flags {
         "" => fs == "rofs",
         "ro" => true,
@@ -232,12 +234,14 @@ fn parse_fstab_line(line: &str) -> Result<Option<MountEntry>, String> {
             o => options.push(o),
         }
     }
+    let options = options.join(",");
+    crate::verity::check_options(&options, source.is_some())?;
     Ok(Some(MountEntry {
         source,
         target,
         fs_type: fs_type.to_string(),
         read_only,
-        options: options.join(","),
+        options,
     }))
 }
 

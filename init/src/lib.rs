@@ -17,6 +17,7 @@
 //! | [`shell`] | the command interpreter (`run=` scripts and the interactive shell) |
 //! | [`selftest`] | the in-guest suites, one file per suite |
 //! | [`bench`](mod@bench) | the in-guest benchmark |
+//! | [`verity`] | verified mounts: the `roothash=` option and the verifying device |
 //!
 //! The exit codes ([`EXIT_SUCCESS`] ...) are the kernel's contract with
 //! whoever boots it (README, "Exit codes"); the kernel writes them to QEMU's
@@ -38,6 +39,7 @@ pub mod mounts;
 mod run;
 pub mod selftest;
 pub mod shell;
+pub mod verity;
 
 #[cfg(test)]
 mod tests;
@@ -59,3 +61,6 @@ pub const EXIT_ROOT_MOUNT_FAILED: u32 = 3;
 pub const EXIT_PANIC: u32 = 4;
 /// The kernel command line is malformed.
 pub const EXIT_BAD_CMDLINE: u32 = 5;
+/// The root entry asked for verification (`roothash=`) and the disk failed
+/// it: a wrong root hash, no tree, or a tree that disagrees with the data.
+pub const EXIT_ROOT_VERIFY_FAILED: u32 = 6;

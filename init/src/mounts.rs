@@ -11,6 +11,9 @@
 //! Mount points must exist on the filesystem below them: images for this
 //! kernel contain empty `/dev` and `/tmp` directories.
 //!
+//! An entry with the `roothash=HEX` option gets its disk through the
+//! verifying device ([`crate::verity`]); the type sees the other options.
+//!
 //! To offer a new filesystem type, add it to [`register_types`]: that is the
 //! one line a new filesystem crate needs here.
 
@@ -20,12 +23,14 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 use drivers::BlockDevice;
+use drivers::verity::{Digest, VerityDevice};
 use fs_devfs::{DevFs, DevFsType};
 use vfs::{Errno, MountFlags, MountSource, Vfs};
 
 use crate::Platform;
 use crate::fstab::{MountEntry, parse_etc_fstab_bytes};
-use crate::{EXIT_BAD_CMDLINE, EXIT_NO_ROOT_DISK, EXIT_ROOT_MOUNT_FAILED};
+use crate::verity;
+use crate::{EXIT_BAD_CMDLINE, EXIT_NO_ROOT_DISK, EXIT_ROOT_MOUNT_FAILED, EXIT_ROOT_VERIFY_FAILED};
 
 /// Register every filesystem type the kernel offers; `devfs` is the kernel's
 /// own instance (with the probed disks and the console) at every mount.
@@ -75,12 +80,25 @@ fn flags_of(entry: &MountEntry) -> MountFlags {
 enum Failure {
     NoDevice,
     Errno(Errno, String),
+    /// `roothash=` was given and the disk failed verification: why.
+    Verify(String),
 }
 
-/// The source of `entry`: the probed disk it names, or nothing.
-fn source_of(env: &MountEnv, entry: &MountEntry) -> Result<MountSource, Failure> {
+/// The source of `entry`: the probed disk it names (through the verifying
+/// device, also returned, when `root` is given), or nothing.
+fn source_of(
+    env: &MountEnv,
+    entry: &MountEntry,
+    root: Option<Digest>,
+) -> Result<(MountSource, Option<Arc<VerityDevice>>), Failure> {
     let Some(path) = entry.source.as_deref() else {
-        return Ok(MountSource::None);
+        if root.is_some() {
+            return Err(Failure::Errno(
+                Errno::EINVAL,
+                "roothash= needs a device source".to_string(),
+            ));
+        }
+        return Ok((MountSource::None, None));
     };
     let name = path.strip_prefix("/dev/").unwrap_or(path);
     let disk = env
@@ -88,26 +106,39 @@ fn source_of(env: &MountEnv, entry: &MountEntry) -> Result<MountSource, Failure>
         .iter()
         .find(|d| d.name == name)
         .ok_or(Failure::NoDevice)?;
-    Ok(MountSource::Device {
+    let prepared = verity::prepare(name, disk.device.clone(), root)
+        .map_err(|e| Failure::Verify(e.to_string()))?;
+    let source = MountSource::Device {
         name: path.to_string(),
-        device: disk.device.clone(),
-    })
+        device: prepared.device,
+    };
+    Ok((source, prepared.verifier))
 }
 
 fn mount_entry(env: &MountEnv, entry: &MountEntry) -> Result<(), Failure> {
-    let source = source_of(env, entry)?;
+    let (root, options) =
+        verity::split_options(&entry.options).map_err(|e| Failure::Errno(Errno::EINVAL, e))?;
+    let (source, verifier) = source_of(env, entry, root)?;
     env.vfs
         .mount_source(
             source.clone(),
             &entry.target,
             &entry.fs_type,
             flags_of(entry),
-            &entry.options,
+            &options,
         )
         .map_err(|e| {
+            // The tree opened, but a block the filesystem read while
+            // mounting did not match it: the data disagrees with the tree.
+            if verifier.is_some_and(|v| v.stats().failures > 0) {
+                return Failure::Verify(format!(
+                    "the data disagrees with the hash tree: a block read while mounting fails verification ({})",
+                    e.name()
+                ));
+            }
             let detail = env
                 .vfs
-                .diagnose_mount(&source, &entry.fs_type, &entry.options)
+                .diagnose_mount(&source, &entry.fs_type, &options)
                 .unwrap_or_default();
             Failure::Errno(e, detail)
         })
@@ -130,6 +161,7 @@ fn failure_text(f: &Failure) -> String {
         Failure::NoDevice => "no such device".to_string(),
         Failure::Errno(e, detail) if detail.is_empty() => format!("{e}"),
         Failure::Errno(e, detail) => format!("{e}: {detail}"),
+        Failure::Verify(why) => format!("verification failed: {why}"),
     }
 }
 
@@ -156,6 +188,13 @@ pub fn mount_table(env: &MountEnv, table: &[MountEntry]) -> Result<u64, Fatal> {
                     } else {
                         names.join(", ")
                     }
+                ),
+            },
+            Failure::Verify(why) => Fatal {
+                code: EXIT_ROOT_VERIFY_FAILED,
+                message: format!(
+                    "root verification failed: {}: {why}",
+                    root.source.as_deref().unwrap_or("?")
                 ),
             },
             f => Fatal {

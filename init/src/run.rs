@@ -46,7 +46,7 @@ pub fn mount_all(platform: &dyn Platform, boot: &Boot) -> Result<Mounted, Fatal>
     let table = match &boot.config.fstab {
         Some(table) => table.as_slice(),
         None => {
-            default = default_table(platform.heap_bytes());
+            default = with_root_hash(default_table(platform.heap_bytes()), boot.config);
             &default
         }
     };
@@ -58,6 +58,16 @@ pub fn mount_all(platform: &dyn Platform, boot: &Boot) -> Result<Mounted, Fatal>
     let root_mount_ns = mounts::mount_table(&env, table)?;
     mounts::apply_etc_fstab(&env);
     Ok(Mounted { vfs, root_mount_ns })
+}
+
+/// The default table with `rofs.roothash=` on its root entry.
+fn with_root_hash(mut table: Vec<MountEntry>, config: &Config) -> Vec<MountEntry> {
+    if let Some(root) = &config.root_hash {
+        for entry in table.iter_mut().filter(|e| e.target == "/") {
+            entry.options = crate::verity::with_root_hash(&entry.options, root);
+        }
+    }
+    table
 }
 
 /// Mount everything and run the chosen mode; returns the exit code for the

@@ -1,14 +1,22 @@
-//! `mkimage build`: manifest and `--dir` to an image file.
+//! `mkimage build`: `--dir`, `--tar` layers and a manifest, in that order,
+//! to an image file.
 
 use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::{BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use fs_rofs::writer::{BuildOptions, EntryMeta, FileSource, Format, ImageBuilder, ImageSummary};
 
+use crate::exclude::Excludes;
+use crate::inputs::InputArgs;
 use crate::manifest;
-use crate::plan::{self, Plan, What};
+use crate::plan::{self, Entry, Plan, Source, What};
+use crate::policy::InputPolicy;
+use crate::root::HostRoot;
+use crate::spill::{Spill, SpillRef};
+use crate::{dir_input, tar_input};
 
 /// Everything `build` needs, already parsed from the command line.
 pub struct BuildArgs {
@@ -17,7 +25,7 @@ pub struct BuildArgs {
     pub defines: HashMap<String, String>,
     pub format: Format,
     pub block_size: Option<u32>,
-    pub dir: Option<PathBuf>,
+    pub inputs: InputArgs,
     /// Leave out the empty `/dev` and `/tmp` added for the kernel's default mounts.
     pub no_mount_points: bool,
     /// Append a dm-verity tree (`--verity`), made this way.
@@ -33,14 +41,41 @@ const DEFAULT_MOUNT_POINTS: [&str; 2] = ["/dev", "/tmp"];
 const OUTPUT_BUFFER: usize = 1 << 20;
 
 pub fn run(args: &BuildArgs) -> Result<(), String> {
-    let default_mtime = source_date_epoch()?;
+    let inputs = &args.inputs;
+    // --mtime wins over SOURCE_DATE_EPOCH; either clamps host times.
+    let epoch = match inputs.mtime {
+        Some(t) => Some(t),
+        None => source_date_epoch()?,
+    };
+    let policy = InputPolicy {
+        excludes: Excludes::new(&inputs.exclude)?,
+        all_root: inputs.all_root,
+        clamp: epoch,
+        skip_special: inputs.skip_special,
+    };
+    if args.manifest.is_none() && inputs.dir.is_none() && inputs.tar.is_empty() {
+        return Err("nothing to build: give -m MANIFEST, --dir DIR and/or --tar FILE".to_string());
+    }
     let mut plan = Plan::default();
-    if let Some(dir) = &args.dir {
-        plan.add_host_dir(dir).map_err(|e| e.to_string())?;
+    if let Some(root) = &inputs.root {
+        plan.root = Some(HostRoot::new(root).map_err(|e| format!("--root: {e}"))?);
+    }
+    if let Some(dir) = &inputs.dir {
+        dir_input::add_tree(&mut plan, dir, &policy).map_err(|e| e.to_string())?;
+    }
+    // Spilled tar data must outlive the write; it is removed on return.
+    let mut spill = None;
+    for (layer, tar) in inputs.tar.iter().enumerate() {
+        let spill = match &mut spill {
+            Some(spill) => spill,
+            None => spill.insert(Spill::beside(&args.output)?),
+        };
+        tar_input::add_layer(&mut plan, tar, layer, spill, &policy)?;
     }
     if let Some(path) = &args.manifest {
-        let text = fs::read_to_string(path)
+        let bytes = fs::read(path)
             .map_err(|e| format!("cannot read manifest '{}': {e}", path.display()))?;
+        let text = manifest_text(bytes, path)?;
         let base = path
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
@@ -50,25 +85,28 @@ pub fn run(args: &BuildArgs) -> Result<(), String> {
             manifest::parse(&text, &label, base, &args.defines).map_err(|e| e.to_string())?;
         plan.apply(&lines).map_err(|e| e.to_string())?;
     }
-    if args.manifest.is_none() && args.dir.is_none() {
-        return Err("nothing to build: give -m MANIFEST and/or --dir DIR".to_string());
-    }
     if !args.no_mount_points {
         for path in DEFAULT_MOUNT_POINTS {
             plan.add_default_dir(path);
         }
     }
+    let skipped = special_files(&mut plan, policy.skip_special)?;
 
     let block_size = block_size(args.format, args.block_size)?;
     let opts = BuildOptions {
         format: args.format,
         block_size,
-        default_mtime,
+        default_mtime: epoch.unwrap_or(0),
     };
-    let builder = feed(&plan, opts)?;
+    let builder = feed(plan, opts)?;
     let summary = write_image(builder, &args.output, args.verity.as_ref())?;
+    let skipped = if skipped > 0 {
+        format!(", {skipped} special files skipped")
+    } else {
+        String::new()
+    };
     eprintln!(
-        "mkimage: wrote {} ({} bytes: {} files, {} directories, {} symlinks, {} data bytes, {} deduplicated)",
+        "mkimage: wrote {} ({} bytes: {} files, {} directories, {} symlinks, {} data bytes, {} deduplicated{skipped})",
         args.output.display(),
         summary.image_bytes,
         summary.files,
@@ -78,6 +116,67 @@ pub fn run(args: &BuildArgs) -> Result<(), String> {
         summary.deduplicated_bytes
     );
     Ok(())
+}
+
+/// The manifest as text; bytes that are not UTF-8 are an error naming the
+/// first line that holds them.
+fn manifest_text(bytes: Vec<u8>, path: &Path) -> Result<String, String> {
+    String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let bytes = e.as_bytes();
+        let line = 1 + bytes
+            .get(..at)
+            .map_or(0, |b| b.iter().filter(|&&c| c == b'\n').count());
+        format!(
+            "{}:{line}: line is not valid UTF-8 (is this a manifest?)",
+            path.display()
+        )
+    })
+}
+
+/// Sockets, fifos and device nodes: formats v1 and v2 cannot store them, so
+/// the build fails with one line naming each, or (`--skip-special`) drops
+/// them with a warning naming each. Returns how many were skipped.
+fn special_files(plan: &mut Plan, skip: bool) -> Result<usize, String> {
+    let specials: Vec<String> = plan
+        .entries
+        .iter()
+        .filter_map(|(guest, entry)| match entry.what {
+            What::Special { file_type, rdev } => Some(format!(
+                "{}: {guest}: {} cannot be stored in formats v1/v2",
+                plan.origin(entry),
+                describe_special(file_type, rdev)
+            )),
+            _ => None,
+        })
+        .collect();
+    if specials.is_empty() {
+        return Ok(0);
+    }
+    if !skip {
+        return Err(format!(
+            "{}\nmkimage: {} special file(s) refused; --skip-special leaves them out",
+            specials.join("\nmkimage: "),
+            specials.len()
+        ));
+    }
+    for line in &specials {
+        eprintln!("mkimage: warning: skipping {line}");
+    }
+    plan.entries
+        .retain(|_, entry| !matches!(entry.what, What::Special { .. }));
+    Ok(specials.len())
+}
+
+fn describe_special(file_type: vfs::FileType, rdev: u64) -> String {
+    let (major, minor) = (rustix::fs::major(rdev), rustix::fs::minor(rdev));
+    match file_type {
+        vfs::FileType::CharDevice => format!("character device {major}:{minor}"),
+        vfs::FileType::BlockDevice => format!("block device {major}:{minor}"),
+        vfs::FileType::Fifo => "fifo".to_string(),
+        vfs::FileType::Socket => "socket".to_string(),
+        other => format!("{other:?}"),
+    }
 }
 
 /// The block size for `format`: v1 (OSv) only knows 512; v2 takes a power
@@ -94,39 +193,75 @@ fn block_size(format: Format, asked: Option<u32>) -> Result<u32, String> {
     }
 }
 
-/// `SOURCE_DATE_EPOCH` (reproducible builds), else 0.
-fn source_date_epoch() -> Result<i64, String> {
+/// `SOURCE_DATE_EPOCH` (reproducible builds), when set.
+fn source_date_epoch() -> Result<Option<i64>, String> {
     match std::env::var("SOURCE_DATE_EPOCH") {
         Ok(text) if !text.trim().is_empty() => text
             .trim()
             .parse()
+            .map(Some)
             .map_err(|_| format!("SOURCE_DATE_EPOCH '{text}' is not a whole number of seconds")),
-        _ => Ok(0),
+        _ => Ok(None),
     }
 }
 
-/// Hand the plan to the image builder, in sorted guest-path order.
-fn feed(plan: &Plan, opts: BuildOptions) -> Result<ImageBuilder, String> {
+/// Hand the plan to the image builder, in sorted guest-path order. The plan
+/// is consumed so that in-memory tar data moves into the builder instead of
+/// being copied.
+fn feed(plan: Plan, opts: BuildOptions) -> Result<ImageBuilder, String> {
     let mut builder = ImageBuilder::new(opts);
-    let first_names = plan::hard_link_groups(plan);
-    for (guest, entry) in &plan.entries {
-        let meta = EntryMeta {
-            mode: entry.mode,
-            uid: entry.uid,
-            gid: entry.gid,
-            mtime: entry.mtime,
+    let first_names = plan::hard_link_groups(&plan);
+    let Plan {
+        entries, origins, ..
+    } = plan;
+    for (guest, entry) in entries {
+        let meta = writer_meta(&entry);
+        let origin = origins.get(entry.origin);
+        let result = match entry.what {
+            What::Dir => builder.add_dir(&guest, meta),
+            What::Symlink { target } => builder.add_symlink(&guest, &target, meta),
+            What::File { source, link_key } => {
+                match link_key.and_then(|key| first_names.get(&key)) {
+                    Some(first) if *first != guest => builder.add_hardlink(&guest, first),
+                    _ => builder.add_file(&guest, file_source(source), meta),
+                }
+            }
+            // Refused or dropped by `special_files` before this point.
+            What::Special { .. } => Err(fs_rofs::writer::BuildError::InvalidOption(
+                "special files cannot be stored".to_string(),
+            )),
         };
-        let result = match &entry.what {
-            What::Dir => builder.add_dir(guest, meta),
-            What::Symlink { target } => builder.add_symlink(guest, target, meta),
-            What::File { host, link_key } => match link_key.and_then(|key| first_names.get(&key)) {
-                Some(first) if *first != guest.as_str() => builder.add_hardlink(guest, first),
-                _ => builder.add_file(guest, FileSource::Path(host.clone()), meta),
-            },
-        };
-        result.map_err(|e| format!("{}: {guest}: {e}", plan.origin(entry)))?;
+        result.map_err(|e| match origin {
+            Some(origin) => format!("{origin}: {guest}: {e}"),
+            None => format!("{guest}: {e}"),
+        })?;
     }
     Ok(builder)
+}
+
+/// The writer's view of an entry. `mtime_nsec` is kept in the plan but not
+/// passed on: the writer's `EntryMeta` has no nanoseconds field yet (v2's
+/// inode has one).
+fn writer_meta(entry: &Entry) -> EntryMeta {
+    EntryMeta {
+        mode: entry.mode,
+        uid: entry.uid,
+        gid: entry.gid,
+        mtime: entry.mtime,
+    }
+}
+
+/// The writer's view of a file's data. A spilled tar member has a file of
+/// its own today (offset 0, the whole file); a writer that takes byte
+/// ranges of one spill file would get `offset` and `len` here.
+fn file_source(source: Source) -> FileSource {
+    match source {
+        Source::Host(path) => FileSource::Path(path),
+        Source::Spill(SpillRef { path, .. }) => FileSource::Path(path),
+        Source::Memory(data) => {
+            FileSource::Bytes(Arc::try_unwrap(data).unwrap_or_else(|shared| (*shared).clone()))
+        }
+    }
 }
 
 /// Write to a temporary name beside `output` and rename at the end, so a

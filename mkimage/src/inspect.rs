@@ -3,12 +3,10 @@
 //! [`FileDisk`], so the host tool checks exactly what the kernel will see.
 
 use std::collections::{HashMap, HashSet};
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, UNIX_EPOCH};
 
 use drivers::{BlockDevice, FileDisk};
 use fs_rofs::RofsFs;
@@ -32,7 +30,7 @@ fn open_disk(image: &Path) -> Result<Arc<dyn BlockDevice>, CliError> {
 /// Mount `image` with the ROFS reader (through the verifying device when a
 /// root hash is given); a refused image is explained with the reader's own
 /// diagnosis.
-fn mount(image: &Path, root_hash: Option<&str>) -> Result<Arc<RofsFs>, CliError> {
+pub(crate) fn mount(image: &Path, root_hash: Option<&str>) -> Result<Arc<RofsFs>, CliError> {
     let disk = crate::verity::data_device(image, open_disk(image)?, root_hash)?;
     RofsFs::mount(disk.clone(), "").map_err(|errno| {
         let why = match fs_rofs::inspect(disk.as_ref()) {
@@ -281,8 +279,13 @@ struct Extractor<'a> {
     dir_fixups: Vec<(PathBuf, Stat)>,
 }
 
+/// Extract the whole image into `dest`. An image whose directories hold
+/// names no host directory can (v1 allows two entries with one name, and
+/// names that read the same once decoded) is refused before anything is
+/// written, with one line per clash.
 pub fn extract(image: &Path, root_hash: Option<&str>, dest: &Path) -> Result<(), CliError> {
     let fs = mount(image, root_hash)?;
+    refuse_name_clashes(image)?;
     let root = fs.root().map_err(|e| errno_msg(image, "/", e))?;
     match fs::create_dir(dest) {
         Ok(()) => {}
@@ -311,23 +314,29 @@ pub fn extract(image: &Path, root_hash: Option<&str>, dest: &Path) -> Result<(),
     Ok(())
 }
 
+fn refuse_name_clashes(image: &Path) -> Result<(), CliError> {
+    let info = fs_rofs::inspect(open_disk(image)?.as_ref())
+        .map_err(|e| CliError::msg(format!("{}: {e}", image.display())))?;
+    if info.name_clashes.is_empty() {
+        return Ok(());
+    }
+    let mut message = format!(
+        "{}: cannot extract: {} name clash(es), nothing written",
+        image.display(),
+        info.name_clashes.len()
+    );
+    for clash in &info.name_clashes {
+        message.push_str(&format!("\n  {clash}"));
+    }
+    Err(CliError::msg(message))
+}
+
 fn host_err(path: &Path, e: io::Error) -> CliError {
     CliError::msg(format!("'{}': {e}", path.display()))
 }
 
 fn set_mode_and_time(path: &Path, stat: &Stat) -> io::Result<()> {
-    let file = File::open(path)?;
-    let mtime = if stat.mtime.sec >= 0 {
-        UNIX_EPOCH
-            + Duration::new(
-                stat.mtime.sec.unsigned_abs(),
-                stat.mtime.nsec.min(999_999_999),
-            )
-    } else {
-        UNIX_EPOCH - Duration::from_secs(stat.mtime.sec.unsigned_abs())
-    };
-    file.set_modified(mtime)?;
-    fs::set_permissions(path, fs::Permissions::from_mode(stat.mode & 0o7777))
+    crate::restore::restore(path, stat, false, crate::restore::restores_owners())
 }
 
 impl Extractor<'_> {
@@ -369,6 +378,13 @@ impl Extractor<'_> {
                         .map_err(|e| errno_msg(image, &child_path, e))?;
                     std::os::unix::fs::symlink(&target, &child_host)
                         .map_err(|e| host_err(&child_host, e))?;
+                    crate::restore::restore(
+                        &child_host,
+                        &stat,
+                        true,
+                        crate::restore::restores_owners(),
+                    )
+                    .map_err(|e| host_err(&child_host, e))?;
                 }
                 FileType::Regular => {
                     if stat.nlink > 1 {
@@ -447,6 +463,9 @@ fn format_info(info: &fs_rofs::ImageInfo) -> String {
     line("image bytes:", info.image_bytes.to_string());
     line("superblock crc:", crc(info.superblock_crc32));
     line("metadata crc:", crc(info.metadata_crc32));
+    for clash in &info.name_clashes {
+        line("name clash:", clash.to_string());
+    }
     s
 }
 

@@ -1,6 +1,6 @@
 //! `mkimage`: the host tool that builds ROFS root images from OSv-style
-//! manifests (and/or a whole host directory), and lists, extracts, describes
-//! and verifies them.
+//! manifests, host trees (`--dir`) and tar archives (`--tar`), and lists,
+//! extracts, describes, verifies and FUSE-mounts them.
 //!
 //! Building streams file data straight into the output file; inspection goes
 //! through the same no_std reader the guest kernel uses (`fs_rofs`) over a
@@ -10,9 +10,20 @@
 #![forbid(unsafe_code)]
 
 mod build;
+mod dir_input;
+mod exclude;
+mod fuse_image;
+mod fuse_mount;
+mod inputs;
 mod inspect;
 mod manifest;
 mod plan;
+mod policy;
+mod restore;
+mod root;
+mod spill;
+mod tar_input;
+mod tree_walk;
 mod verity;
 
 use std::collections::HashMap;
@@ -44,7 +55,7 @@ enum FormatArg {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Build an image from a manifest and/or a host directory.
+    /// Build an image from a manifest, a host directory and/or tar archives.
     Build {
         /// The manifest (OSv usr.manifest syntax).
         #[arg(short, long)]
@@ -61,9 +72,8 @@ enum Command {
         /// Block size in bytes (v1: 512 only; v2: a power of two from 512 to 65536, default 4096).
         #[arg(long)]
         block_size: Option<u32>,
-        /// Put this whole host directory at the root (manifest entries apply after).
-        #[arg(long)]
-        dir: Option<PathBuf>,
+        #[command(flatten)]
+        inputs: inputs::InputArgs,
         /// Do not add empty /dev and /tmp (the kernel's default mount points) when the
         /// manifest has none.
         #[arg(long)]
@@ -117,6 +127,17 @@ enum Command {
     /// dm-verity tree when there is one; exits 1 naming each problem.
     Verify {
         image: PathBuf,
+        #[command(flatten)]
+        root: RootHashArg,
+    },
+    /// Mount an image read-only on a host directory through FUSE (until
+    /// SIGINT/SIGTERM or umount).
+    Mount {
+        image: PathBuf,
+        dir: PathBuf,
+        /// Return once mounted, serving from a background process.
+        #[arg(long)]
+        daemon: bool,
         #[command(flatten)]
         root: RootHashArg,
     },
@@ -176,7 +197,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
             define,
             format,
             block_size,
-            dir,
+            inputs,
             no_mount_points,
             verity,
             tree,
@@ -196,7 +217,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
                     FormatArg::V2 => Format::V2,
                 },
                 block_size,
-                dir,
+                inputs,
                 no_mount_points,
                 verity: verity.then_some(tree),
             };
@@ -218,6 +239,12 @@ fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Info { image } => inspect::info(&image),
         Command::Verify { image, root } => inspect::verify(&image, root.root_hash.as_deref()),
+        Command::Mount {
+            image,
+            dir,
+            daemon,
+            root,
+        } => fuse_mount::run(&image, root.root_hash.as_deref(), &dir, daemon),
     }
 }
 

@@ -65,6 +65,8 @@ pub struct Attrs {
 /// What a manifest line asks for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Kind {
+    /// `[root DIR]`: later lines follow links inside DIR chroot-style.
+    Root { host: PathBuf, shown: String },
     /// `/guest: ->target`
     Symlink { target: String },
     /// `/guest: host` (a file, or a directory that becomes an empty one).
@@ -129,6 +131,26 @@ fn parse_line(
         // OSv manifests carry a single `[manifest]` section header.
         if text == "[manifest]" {
             return Ok(None);
+        }
+        // Our extension: `[root DIR]` makes followed links inside DIR
+        // resolve as if DIR were `/` (an unpacked image root).
+        if let Some(dir) = text
+            .strip_prefix("[root ")
+            .and_then(|rest| rest.strip_suffix(']'))
+        {
+            let dir = interpolate(dir.trim(), defines).map_err(err)?;
+            if dir.is_empty() {
+                return Err(err("[root DIR]: no directory given".to_string()));
+            }
+            return Ok(Some(Line {
+                origin: origin.clone(),
+                guest: "/".to_string(),
+                kind: Kind::Root {
+                    host: resolve_host(base_dir, &dir),
+                    shown: dir,
+                },
+                attrs: Attrs::default(),
+            }));
         }
         return Err(err(format!(
             "unknown section '{text}' (only [manifest] is allowed)"
@@ -564,6 +586,24 @@ mod tests {
         assert_eq!(
             err_of("[other]"),
             "usr.manifest:1: unknown section '[other]' (only [manifest] is allowed)"
+        );
+    }
+
+    #[test]
+    fn root_lines() {
+        let line = parse_one("[root rootfs]").expect("parses");
+        assert_eq!(
+            line.kind,
+            Kind::Root {
+                host: PathBuf::from("/base/rootfs"),
+                shown: "rootfs".into()
+            }
+        );
+        let line = parse_one("[root /abs/%(arch)s]").expect("parses");
+        assert!(matches!(line.kind, Kind::Root { ref host, .. } if host == Path::new("/abs/x64")));
+        assert_eq!(
+            err_of("[root ]"),
+            "usr.manifest:1: [root DIR]: no directory given"
         );
     }
 

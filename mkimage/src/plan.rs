@@ -1,30 +1,58 @@
-//! Turning manifest lines into the final set of guest entries.
+//! Turning manifest lines, `--dir` trees and tar layers into the final set
+//! of guest entries.
 //!
-//! This is where the host filesystem is read: trees are walked, host
-//! symlinks followed (or kept with `!`), hard links found, and later lines
-//! override earlier ones for the same guest path. The result is sorted by
-//! guest path, so the image does not depend on directory-listing order.
+//! Manifest lines are applied here (host symlinks followed, or kept with
+//! `!`, inside a `[root DIR]` when one is set); trees are walked by
+//! [`crate::tree_walk`] (manifest `/**` lines), [`crate::dir_input`]
+//! (`--dir`) and [`crate::tar_input`] (`--tar`). Later entries override
+//! earlier ones for the same guest path. The result is sorted by guest path,
+//! so the image does not depend on directory-listing order.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, Metadata};
 use std::io;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use crate::manifest::{Attrs, Kind, Line, ManifestError, NAME_MAX, Origin};
+use vfs::FileType;
+
+use crate::manifest::{Attrs, Kind, Line, ManifestError, Origin};
+use crate::root::HostRoot;
+use crate::spill::SpillRef;
+use crate::tree_walk::TreeWalk;
+
+/// Where a regular file's bytes are read from while the image is written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// A host file.
+    Host(PathBuf),
+    /// A tar member's data, spilled to disk while the archive was read.
+    Spill(SpillRef),
+    /// A small tar member's data, kept in memory.
+    Memory(Arc<Vec<u8>>),
+}
 
 /// What one guest path becomes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum What {
     Dir,
-    /// A regular file read from `host`. `link_key` (device, inode) is set
-    /// for files found in a tree, so that host hard links stay hard links.
+    /// A regular file. Entries with the same `link_key` (host device and
+    /// inode, or a tar archive's own numbering) become one inode with
+    /// several names: hard links stay hard links.
     File {
-        host: PathBuf,
+        source: Source,
         link_key: Option<(u64, u64)>,
     },
     Symlink {
         target: String,
+    },
+    /// A socket, fifo or device node (`rdev` for devices). Formats v1 and v2
+    /// cannot store these: `build` refuses them, or skips them with
+    /// `--skip-special`.
+    Special {
+        file_type: FileType,
+        rdev: u64,
     },
 }
 
@@ -37,6 +65,8 @@ pub struct Entry {
     pub uid: u32,
     pub gid: u32,
     pub mtime: Option<i64>,
+    /// Nanoseconds of `mtime` (host trees and tar members carry them).
+    pub mtime_nsec: u32,
     /// Index into [`Plan::origins`].
     pub origin: usize,
 }
@@ -46,12 +76,21 @@ pub struct Entry {
 pub struct Plan {
     pub entries: BTreeMap<String, Entry>,
     pub origins: Vec<Origin>,
+    /// Set by `--root DIR` or a manifest `[root DIR]` line: followed host
+    /// symlinks inside DIR resolve as if DIR were `/`.
+    pub root: Option<HostRoot>,
 }
 
 impl Plan {
     pub fn origin(&self, entry: &Entry) -> &Origin {
         // Every entry's origin index was pushed before the entry.
         &self.origins[entry.origin]
+    }
+
+    /// Record where the next entries come from; returns its index.
+    pub fn push_origin(&mut self, origin: Origin) -> usize {
+        self.origins.push(origin);
+        self.origins.len() - 1
     }
 
     /// Apply `lines` in order.
@@ -67,42 +106,26 @@ impl Plan {
         if self.entries.contains_key(guest) {
             return;
         }
-        self.origins.push(Origin {
+        let origin = self.push_origin(Origin {
             file: "default mount point".to_string(),
             line: 0,
         });
-        let origin = self.origins.len() - 1;
         self.entries.insert(
             guest.to_string(),
             entry(What::Dir, &Attrs::default(), None, origin),
         );
     }
 
-    /// Add the whole host tree `dir` at the guest root (`--dir`).
-    pub fn add_host_dir(&mut self, dir: &Path) -> Result<(), ManifestError> {
-        let origin = Origin {
-            file: format!("--dir {}", dir.display()),
-            line: 0,
-        };
-        let line = Line {
-            origin,
-            guest: "/".to_string(),
-            kind: Kind::Tree {
-                host: dir.to_path_buf(),
-                shown: dir.display().to_string(),
-                keep_symlinks: false,
-            },
-            attrs: Attrs::default(),
-        };
-        self.apply_line(&line)
-    }
-
     fn apply_line(&mut self, line: &Line) -> Result<(), ManifestError> {
-        self.origins.push(line.origin.clone());
-        let origin = self.origins.len() - 1;
+        let origin = self.push_origin(line.origin.clone());
         let err = |msg: String| ManifestError::new(&line.origin, msg);
         let attrs = line.attrs;
         match &line.kind {
+            Kind::Root { host, shown } => {
+                let root = HostRoot::new(host).map_err(|e| err(format!("[root {shown}]: {e}")))?;
+                self.root = Some(root);
+                Ok(())
+            }
             Kind::Symlink { target } => {
                 let what = What::Symlink {
                     target: target.clone(),
@@ -115,9 +138,10 @@ impl Plan {
                 shown,
                 keep_symlink,
             } => {
-                let what = host_entry(host, shown, *keep_symlink, None).map_err(err)?;
+                let (what, meta) =
+                    host_entry(self.root.as_ref(), host, shown, *keep_symlink).map_err(err)?;
                 let host_mode = match &what {
-                    What::File { .. } => Some(default_file_mode(host)),
+                    What::File { .. } => Some(default_file_mode_of(&meta)),
                     _ => None,
                 };
                 self.insert(&line.guest, entry(what, &attrs, host_mode, origin))
@@ -128,7 +152,13 @@ impl Plan {
                 shown,
                 keep_symlinks,
             } => {
-                let meta = fs::metadata(host).map_err(|e| err(not_found(shown, &e)))?;
+                let host = match &self.root {
+                    Some(root) if root.contains(host) => root
+                        .resolve(host, true)
+                        .map_err(|e| err(not_found(shown, &e)))?,
+                    _ => host.clone(),
+                };
+                let meta = fs::metadata(&host).map_err(|e| err(not_found(shown, &e)))?;
                 if !meta.is_dir() {
                     return Err(err(format!("host path '{shown}' is not a directory")));
                 }
@@ -139,21 +169,14 @@ impl Plan {
                 };
                 self.insert(&line.guest, entry(What::Dir, &dir_attrs, None, origin))
                     .map_err(err)?;
-                let mut ancestors = HashSet::new();
-                ancestors.insert((meta.dev(), meta.ino()));
-                let walk = TreeWalk {
-                    origin,
-                    attrs,
-                    keep_symlinks: *keep_symlinks,
-                };
-                walk.walk(self, host, &line.guest, &mut ancestors)
-                    .map_err(err)
+                let walk = TreeWalk::new(origin, attrs, *keep_symlinks, self.root.clone());
+                walk.run(self, &host, &meta, &line.guest).map_err(err)
             }
         }
     }
 
     /// Put `new` at `guest`, replacing what was there (later lines win).
-    fn insert(&mut self, guest: &str, new: Entry) -> Result<(), String> {
+    pub fn insert(&mut self, guest: &str, new: Entry) -> Result<(), String> {
         let is_dir = new.what == What::Dir;
         if guest == "/" && !is_dir {
             return Err("the root '/' can only be a directory".to_string());
@@ -173,37 +196,54 @@ impl Plan {
             }
         }
         if !is_dir {
-            // A file or symlink replacing a directory replaces its contents.
-            let prefix = format!("{guest}/");
-            let doomed: Vec<String> = self
-                .entries
-                .range(prefix.clone()..)
-                .take_while(|(k, _)| k.starts_with(&prefix))
-                .map(|(k, _)| k.clone())
-                .collect();
-            for key in doomed {
-                self.entries.remove(&key);
-            }
+            self.remove_below(guest);
         }
         self.entries.insert(guest.to_string(), new);
         Ok(())
     }
+
+    /// Drop every entry strictly below `guest` for which `doomed` is true
+    /// (a file or symlink replacing a directory replaces its contents; a tar
+    /// whiteout or opaque directory hides what lower layers put there).
+    pub fn remove_below_if(&mut self, guest: &str, doomed: impl Fn(&Entry) -> bool) {
+        let prefix = if guest == "/" {
+            "/".to_string()
+        } else {
+            format!("{guest}/")
+        };
+        let keys: Vec<String> = self
+            .entries
+            .range(prefix.clone()..)
+            .take_while(|(k, _)| k.starts_with(&prefix))
+            .filter(|(k, e)| k.as_str() != "/" && doomed(e))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in keys {
+            self.entries.remove(&key);
+        }
+    }
+
+    fn remove_below(&mut self, guest: &str) {
+        self.remove_below_if(guest, |_| true);
+    }
 }
 
-fn entry(what: What, attrs: &Attrs, host_mode: Option<u32>, origin: usize) -> Entry {
+/// An entry with manifest attributes over the writer's defaults.
+pub fn entry(what: What, attrs: &Attrs, host_mode: Option<u32>, origin: usize) -> Entry {
     Entry {
         what,
         mode: attrs.mode.or(host_mode),
         uid: attrs.uid.unwrap_or(0),
         gid: attrs.gid.unwrap_or(0),
         mtime: attrs.mtime,
+        mtime_nsec: 0,
         origin,
     }
 }
 
 /// Files get 0o755 when any execute bit is set on the host, else 0o644,
 /// so the image does not depend on the builder's umask.
-fn default_file_mode_of(meta: &Metadata) -> u32 {
+pub fn default_file_mode_of(meta: &Metadata) -> u32 {
     if meta.permissions().mode() & 0o111 != 0 {
         0o755
     } else {
@@ -211,13 +251,7 @@ fn default_file_mode_of(meta: &Metadata) -> u32 {
     }
 }
 
-fn default_file_mode(host: &Path) -> u32 {
-    fs::metadata(host)
-        .map(|m| default_file_mode_of(&m))
-        .unwrap_or(0o644)
-}
-
-fn not_found(shown: &str, error: &io::Error) -> String {
+pub fn not_found(shown: &str, error: &io::Error) -> String {
     if error.kind() == io::ErrorKind::NotFound {
         format!("host file '{shown}' not found")
     } else {
@@ -225,28 +259,42 @@ fn not_found(shown: &str, error: &io::Error) -> String {
     }
 }
 
-/// What a single host path (not a tree) becomes.
+/// What a single host path (not a tree) becomes, with the metadata it was
+/// judged by. Inside `root`, every symlink on the way resolves chroot-style.
 fn host_entry(
+    root: Option<&HostRoot>,
     host: &Path,
     shown: &str,
     keep_symlink: bool,
-    link_key: Option<(u64, u64)>,
-) -> Result<What, String> {
-    let lmeta = fs::symlink_metadata(host).map_err(|e| not_found(shown, &e))?;
-    if lmeta.file_type().is_symlink() {
-        if keep_symlink {
-            return symlink_entry(host, shown);
-        }
-        let meta = fs::metadata(host).map_err(|e| match e.kind() {
-            io::ErrorKind::NotFound => format!("host file '{shown}' not found (dangling symlink)"),
-            _ => format!("host file '{shown}': {e}"),
-        })?;
-        return kind_of(&meta, host, shown, link_key);
+) -> Result<(What, Metadata), String> {
+    let root = root.filter(|r| r.contains(host));
+    let host = match root {
+        Some(root) => root
+            .resolve(host, false)
+            .map_err(|e| not_found(shown, &e))?,
+        None => host.to_path_buf(),
+    };
+    let lmeta = fs::symlink_metadata(&host).map_err(|e| not_found(shown, &e))?;
+    if !lmeta.file_type().is_symlink() {
+        return Ok((kind_of(&lmeta, &host, shown)?, lmeta));
     }
-    kind_of(&lmeta, host, shown, link_key)
+    if keep_symlink {
+        return Ok((symlink_entry(&host, shown)?, lmeta));
+    }
+    let dangling = |e: io::Error| match e.kind() {
+        io::ErrorKind::NotFound => format!("host file '{shown}' not found (dangling symlink)"),
+        _ => format!("host file '{shown}': {e}"),
+    };
+    let target = match root {
+        Some(root) => root.resolve(&host, true).map_err(dangling)?,
+        None => host,
+    };
+    let meta = fs::metadata(&target).map_err(dangling)?;
+    Ok((kind_of(&meta, &target, shown)?, meta))
 }
 
-fn symlink_entry(host: &Path, shown: &str) -> Result<What, String> {
+/// A host symlink kept as a symlink.
+pub fn symlink_entry(host: &Path, shown: &str) -> Result<What, String> {
     let target = fs::read_link(host).map_err(|e| format!("host symlink '{shown}': {e}"))?;
     let target = target
         .into_os_string()
@@ -257,18 +305,13 @@ fn symlink_entry(host: &Path, shown: &str) -> Result<What, String> {
     Ok(What::Symlink { target })
 }
 
-fn kind_of(
-    meta: &Metadata,
-    host: &Path,
-    shown: &str,
-    link_key: Option<(u64, u64)>,
-) -> Result<What, String> {
+fn kind_of(meta: &Metadata, host: &Path, shown: &str) -> Result<What, String> {
     if meta.is_dir() {
         Ok(What::Dir)
     } else if meta.is_file() {
         Ok(What::File {
-            host: host.to_path_buf(),
-            link_key,
+            source: Source::Host(host.to_path_buf()),
+            link_key: None,
         })
     } else {
         Err(format!(
@@ -277,117 +320,9 @@ fn kind_of(
     }
 }
 
-/// Walk state for one `/**` line.
-struct TreeWalk {
-    origin: usize,
-    attrs: Attrs,
-    keep_symlinks: bool,
-}
-
-impl TreeWalk {
-    fn walk(
-        &self,
-        plan: &mut Plan,
-        host_dir: &Path,
-        guest_dir: &str,
-        ancestors: &mut HashSet<(u64, u64)>,
-    ) -> Result<(), String> {
-        let reader =
-            fs::read_dir(host_dir).map_err(|e| format!("reading '{}': {e}", host_dir.display()))?;
-        // Sorted, so that which name of a hard-linked file comes first does
-        // not depend on the host's directory order.
-        let mut names = Vec::new();
-        for item in reader {
-            let item = item.map_err(|e| format!("reading '{}': {e}", host_dir.display()))?;
-            names.push(item.file_name());
-        }
-        names.sort();
-        for name in names {
-            let host = host_dir.join(&name);
-            let name = name.into_string().map_err(|n| {
-                format!(
-                    "host name '{}' is not valid UTF-8",
-                    host_dir.join(n).display()
-                )
-            })?;
-            if name.len() > NAME_MAX {
-                return Err(format!(
-                    "host name '{}' is longer than {NAME_MAX} bytes",
-                    host.display()
-                ));
-            }
-            let guest = if guest_dir == "/" {
-                format!("/{name}")
-            } else {
-                format!("{guest_dir}/{name}")
-            };
-            let lmeta = fs::symlink_metadata(&host)
-                .map_err(|e| format!("host file '{}': {e}", host.display()))?;
-            let followed = lmeta.file_type().is_symlink();
-            let meta = if followed {
-                if self.keep_symlinks {
-                    let what = symlink_entry(&host, &host.display().to_string())?;
-                    plan.insert(
-                        &guest,
-                        entry(what, &self.attrs_no_mode(), None, self.origin),
-                    )?;
-                    continue;
-                }
-                fs::metadata(&host).map_err(|e| match e.kind() {
-                    io::ErrorKind::NotFound => {
-                        format!(
-                            "host file '{}' not found (dangling symlink)",
-                            host.display()
-                        )
-                    }
-                    _ => format!("host file '{}': {e}", host.display()),
-                })?
-            } else {
-                lmeta
-            };
-            if meta.is_dir() {
-                let key = (meta.dev(), meta.ino());
-                if !ancestors.insert(key) {
-                    return Err(format!(
-                        "host directory '{}' contains itself (symlink loop)",
-                        host.display()
-                    ));
-                }
-                plan.insert(
-                    &guest,
-                    entry(What::Dir, &self.attrs_no_mode(), None, self.origin),
-                )?;
-                self.walk(plan, &host, &guest, ancestors)?;
-                ancestors.remove(&key);
-            } else if meta.is_file() {
-                // Only real hard links share an inode; a followed symlink
-                // is a copy (content deduplication still shares its data).
-                let link_key = (!followed).then(|| (meta.dev(), meta.ino()));
-                let what = What::File { host, link_key };
-                let mode = default_file_mode_of(&meta);
-                plan.insert(&guest, entry(what, &self.attrs, Some(mode), self.origin))?;
-            } else {
-                eprintln!(
-                    "mkimage: warning: skipping '{}': not a regular file, directory or symlink",
-                    host.display()
-                );
-            }
-        }
-        Ok(())
-    }
-
-    /// A tree line's `mode=` applies to its files only.
-    fn attrs_no_mode(&self) -> Attrs {
-        Attrs {
-            mode: None,
-            ..self.attrs
-        }
-    }
-}
-
 /// Host hard links: for each (device, inode) of a tree file, its first guest
 /// path in sorted order; the other names become hard links to it.
-pub fn hard_link_groups(plan: &Plan) -> HashMap<(u64, u64), &str> {
+pub fn hard_link_groups(plan: &Plan) -> HashMap<(u64, u64), String> {
     let mut first = HashMap::new();
     for (guest, entry) in &plan.entries {
         if let What::File {
@@ -395,7 +330,7 @@ pub fn hard_link_groups(plan: &Plan) -> HashMap<(u64, u64), &str> {
             ..
         } = &entry.what
         {
-            first.entry(*key).or_insert(guest.as_str());
+            first.entry(*key).or_insert_with(|| guest.clone());
         }
     }
     first

@@ -388,9 +388,14 @@ fn dir_option_with_and_without_manifest() {
             "{path} missing from {listing:?}"
         );
     }
-    // Host symlinks in a --dir tree are followed.
+    // A --dir tree is copied faithfully: host symlinks stay symlinks
+    // (issue 13; before it they were followed).
     assert!(
-        listing["/etc/host-link"].starts_with("-rw-r--r--"),
+        listing["/etc/host-link"].starts_with("lrwxrwxrwx"),
+        "{listing:?}"
+    );
+    assert!(
+        listing["/etc/host-link"].ends_with("-> hostname"),
         "{listing:?}"
     );
     assert_eq!(cat(&image, "/lib/sub/deep.txt"), b"deep");
@@ -803,4 +808,95 @@ fn default_mount_points_are_added_unless_the_manifest_has_them() {
         !listing.contains_key("/dev") && !listing.contains_key("/tmp"),
         "{listing:?}"
     );
+}
+
+/// Replace the one occurrence of `from` in the image with `to` (same length).
+fn patch_once(image: &Path, from: &[u8], to: &[u8]) {
+    let mut bytes = fs::read(image).expect("image");
+    let found: Vec<usize> = (0..bytes.len() - from.len())
+        .filter(|&i| bytes[i..i + from.len()] == *from)
+        .collect();
+    assert_eq!(
+        found.len(),
+        1,
+        "{:?} in the image",
+        String::from_utf8_lossy(from)
+    );
+    bytes[found[0]..found[0] + to.len()].copy_from_slice(to);
+    fs::write(image, &bytes).expect("patch");
+}
+
+/// A v1 image (no checksums, OSv allows it) whose directory entries name
+/// one file twice, and two names that read the same once decoded: verify
+/// and info report each clash on its own line, extract refuses before
+/// writing anything.
+#[test]
+fn v1_name_clashes_are_reported_and_extract_refuses() {
+    let dir = TempDir::new().expect("tempdir");
+    let root = dir.path();
+    write(&root.join("t/same/clash-name-AAA"), b"first");
+    write(&root.join("t/same/clash-name-BBB"), b"second");
+    write(&root.join("t/lossy/lossy-name-Q1"), b"q1");
+    write(&root.join("t/lossy/lossy-name-Q2"), b"q2");
+    let image = build(root, "/**: t/**\n", &["--format", "v1"]);
+    ok(&["verify", p(&image)]);
+    patch_once(&image, b"clash-name-BBB", b"clash-name-AAA");
+    patch_once(&image, b"lossy-name-Q1", b"lossy-name-Q\xff");
+    patch_once(&image, b"lossy-name-Q2", b"lossy-name-Q\xfe");
+    let clashes = [
+        r#"/same: 2 entries named "clash-name-AAA""#,
+        "/lossy: 2 entries read as \"lossy-name-Q\u{FFFD}\" (names that are not UTF-8)",
+    ];
+    let err = fails(&["verify", p(&image)]);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 3, "{err}");
+    assert!(lines[0].ends_with("2 problem(s) found"), "{err}");
+    assert_eq!(lines[1].trim(), clashes[1], "{err}");
+    assert_eq!(lines[2].trim(), clashes[0], "{err}");
+    let info = stdout(&ok(&["info", p(&image)]));
+    let reported: Vec<&str> = info
+        .lines()
+        .filter_map(|l| l.strip_prefix("name clash:"))
+        .map(str::trim)
+        .collect();
+    assert_eq!(reported, [clashes[1], clashes[0]], "{info}");
+    let dest = root.join("out");
+    let err = fails(&["extract", p(&image), p(&dest)]);
+    assert!(
+        err.contains("cannot extract: 2 name clash(es), nothing written"),
+        "{err}"
+    );
+    assert!(
+        err.contains(clashes[0]) && err.contains(clashes[1]),
+        "{err}"
+    );
+    assert!(!dest.exists(), "nothing extracted");
+}
+
+/// A v1 image whose directory entry points back at the root: every
+/// command refuses it, and verify and info say which entry.
+#[test]
+fn cyclic_images_are_refused_and_explained() {
+    let dir = TempDir::new().expect("tempdir");
+    let root = dir.path();
+    write(&root.join("t/top/loop-entry/file"), b"x");
+    let image = build(root, "/**: t/**\n", &["--format", "v1"]);
+    // The v1 entry head (u64 inode number, u16 length) precedes the name.
+    let bytes = fs::read(&image).expect("image");
+    let name = b"loop-entry";
+    let at = (0..bytes.len() - name.len())
+        .find(|&i| bytes[i..i + name.len()] == *name)
+        .expect("entry in the image");
+    let mut head = bytes[at - 10..at].to_vec();
+    head[..8].copy_from_slice(&1u64.to_le_bytes());
+    let mut patched = bytes.clone();
+    patched[at - 10..at].copy_from_slice(&head);
+    fs::write(&image, &patched).expect("patch");
+    let why = r#"corrupt image: entry "loop-entry" in /top points at the root"#;
+    for cmd in ["verify", "info"] {
+        let err = fails(&[cmd, p(&image)]);
+        assert!(err.contains(why), "{cmd}: {err}");
+    }
+    let err = fails(&["ls", p(&image), "/", "-R"]);
+    assert!(err.contains(why), "{err}");
 }

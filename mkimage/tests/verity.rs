@@ -107,9 +107,13 @@ fn compare(fs_dir: &Arc<dyn Inode>, host: &Path, files: &mut usize) {
         let child = fs_dir
             .lookup(&name)
             .unwrap_or_else(|e| panic!("{name}: {e}"));
-        // `--dir` follows host symlinks.
-        let meta = fs::metadata(entry.path()).unwrap();
-        if meta.is_dir() {
+        // `--dir` keeps host symlinks as symlinks.
+        let meta = fs::symlink_metadata(entry.path()).unwrap();
+        if meta.file_type().is_symlink() {
+            assert_eq!(child.file_type(), FileType::Symlink);
+            let target = fs::read_link(entry.path()).unwrap();
+            assert_eq!(child.readlink().unwrap(), target.to_str().unwrap());
+        } else if meta.is_dir() {
             assert_eq!(child.file_type(), FileType::Directory);
             compare(&child, &entry.path(), files);
         } else {

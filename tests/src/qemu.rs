@@ -27,6 +27,8 @@ pub mod status {
     pub const ROOT_MOUNT_FAILED: i32 = 7;
     pub const PANIC: i32 = 9;
     pub const BAD_CMDLINE: i32 = 11;
+    /// The root's `roothash=` verification refused the disk.
+    pub const ROOT_VERIFY_FAILED: i32 = 13;
 }
 
 /// The two machine types the kernel supports.
@@ -79,7 +81,7 @@ pub struct Boot {
     pub kernel: PathBuf,
     /// The root disk, attached read-only; None boots without a disk.
     pub disk: Option<PathBuf>,
-    /// More read-only disks after it (`/dev/vblk1`, ... in this order).
+    /// More disks, attached read-only after it, in order (vblk1, ...).
     pub extra_disks: Vec<PathBuf>,
     pub cmdline: String,
     pub memory: String,
@@ -420,6 +422,14 @@ mod tests {
         );
         assert!(args.contains("-accel tcg"), "{args}");
         assert!(args.contains("-append test x") || boot.args().contains(&"test x".to_string()));
+        let mut more = boot.clone();
+        more.extra_disks = vec![PathBuf::from("/e.img")];
+        let args = more.args().join(" ");
+        assert!(args.contains("file=/d.img,if=none,id=d0,"), "{args}");
+        assert!(
+            args.contains("file=/e.img,if=none,id=d1,format=raw,readonly=on -device virtio-blk-device,drive=d1"),
+            "{args}"
+        );
         let none = Boot::new("t", Machine::Q35, Path::new("/k"), None, "");
         assert!(!none.args().iter().any(|a| a.contains("drive")));
         assert!(none.args().join(" ").contains("-machine q35"));

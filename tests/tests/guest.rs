@@ -8,6 +8,10 @@
 //! 2. `qemu_*`: boot the kernel with `test` on q35 and microvm and check
 //!    every line, the summary and the exit status; then the failure paths: a
 //!    corrupt image, a disk that is not ROFS, no disk, and a `run=` command.
+//! 3. Verified roots: the image with a dm-verity tree booted with
+//!    `rofs.roothash=` (every suite passes), a wrong hash, no tree and a
+//!    malformed hash (each refused with its exit code), a tampered block
+//!    (EIO for that file only), and `/etc/fstab` verifying further disks.
 //!    Accelerators: `-accel kvm -accel tcg`, but TCG alone where /dev/kvm is
 //!    the slow `kvm_pvm` (see `tests::qemu::default_accel`; override with
 //!    `GUEST_ACCEL=tcg` or `GUEST_ACCEL=kvm,tcg`).
@@ -22,6 +26,7 @@ use std::time::{Duration, Instant};
 use drivers::{BlockDevice, FileDisk};
 use init::selftest::{self, CONSOLE_MARKER};
 use tests::guest_image::{self, GuestImage, ImageSpec};
+use tests::guest_verity::{self, VerifiedImage};
 use tests::host_platform::HostPlatform;
 use tests::qemu::{self, Boot, Machine, Outcome, status};
 
@@ -503,4 +508,234 @@ fn qemu_failing_suite_exits_with_status_3() {
         "{context}"
     );
     assert_eq!(outcome.status, Some(status::TESTS_FAILED), "{context}");
+}
+
+// --- Verified roots (dm-verity, `rofs.roothash=` and `roothash=`). ---
+
+fn verified_full_image() -> &'static VerifiedImage {
+    static IMAGE: OnceLock<VerifiedImage> = OnceLock::new();
+    IMAGE.get_or_init(|| {
+        guest_verity::verified_cached(full_image(), &cache_dir()).expect("tree over the image")
+    })
+}
+
+fn verified_small_image() -> &'static VerifiedImage {
+    static IMAGE: OnceLock<VerifiedImage> = OnceLock::new();
+    IMAGE.get_or_init(|| {
+        guest_verity::verified_cached(small_image(), &cache_dir()).expect("tree over the image")
+    })
+}
+
+/// A copy of `image` under a name of this process, removed on drop.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn copy(image: &Path, name: &str) -> Scratch {
+        let path = cache_dir().join(format!("{name}-{}.img", std::process::id()));
+        std::fs::copy(image, &path).expect("copy image");
+        Scratch(path)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// The other root hash: one bit flipped.
+fn wrong_hex(verified: &VerifiedImage) -> String {
+    let mut root = verified.root_hash;
+    root[31] ^= 1;
+    drivers::verity::Hex(&root).to_string()
+}
+
+#[test]
+fn host_suite_passes_on_the_verified_image() {
+    // The kernel's mount code wraps the disk in the verifying device: every
+    // block the suites read is checked against the tree.
+    let verified = verified_full_image();
+    let cmdline = format!(
+        "test rofs.roothash={} {}",
+        verified.root_hex(),
+        verified.image.selftest_cmdline_word()
+    );
+    let ((passed, failed), lines, _) = run_suite_on_host(&verified.image, &cmdline);
+    assert_eq!(failed, 0, "{lines}");
+    assert_eq!(passed as usize, suite_test_names().len(), "{lines}");
+}
+
+#[test]
+fn qemu_suites_pass_on_microvm_with_a_root_hash() {
+    let kernel = kernel();
+    let verified = verified_full_image();
+    let cmdline = format!(
+        "test rofs.roothash={} {}",
+        verified.root_hex(),
+        verified.image.selftest_cmdline_word()
+    );
+    let mut spec = Boot::new(
+        "verified",
+        Machine::Microvm,
+        &kernel,
+        Some(&verified.image.path),
+        &cmdline,
+    );
+    spec.timeout = Duration::from_secs(400);
+    let outcome = boot(&spec);
+    check_suite_output("verified microvm", &outcome);
+    let verifying = format!("vblk0: verifying {} data blocks", full_image().size / 4096);
+    assert!(outcome.output.contains(&verifying), "{}", outcome.output);
+    assert!(!outcome.output.contains("unverified"), "{}", outcome.output);
+}
+
+#[test]
+fn qemu_root_verification_refusals() {
+    let kernel = kernel();
+    let verified = verified_small_image();
+    let refuse = |name: &str, disk: &Path, cmdline: &str, want: i32, words: &[&str]| {
+        let outcome = boot(&Boot::new(
+            name,
+            Machine::Microvm,
+            &kernel,
+            Some(disk),
+            cmdline,
+        ));
+        check_clean_failure(name, &outcome, want, words);
+    };
+    refuse(
+        "wrong-hash",
+        &verified.image.path,
+        &format!("test rofs.roothash={}", wrong_hex(verified)),
+        status::ROOT_VERIFY_FAILED,
+        &[
+            "root verification failed: /dev/vblk0: root hash mismatch",
+            &wrong_hex(verified),
+        ],
+    );
+    refuse(
+        "no-tree",
+        &small_image().path,
+        &format!(
+            "test vfs.fstab=vblk0:/:rofs::roothash={}",
+            verified.root_hex()
+        ),
+        status::ROOT_VERIFY_FAILED,
+        &["root verification failed", "no dm-verity tree"],
+    );
+    refuse(
+        "bad-hash",
+        &verified.image.path,
+        "test rofs.roothash=12345",
+        status::BAD_CMDLINE,
+        &[
+            "bad kernel command line",
+            "rofs.roothash=`12345`",
+            "64 hex digits",
+        ],
+    );
+}
+
+#[test]
+fn qemu_tampered_block_gives_eio_and_the_rest_reads() {
+    let kernel = kernel();
+    let verified = verified_small_image();
+    let tampered = Scratch::copy(&verified.image.path, "tampered");
+    guest_verity::tamper_block(&tampered.0, b"hello from the guest image").expect("tamper");
+    let spec = ImageSpec::small();
+    let big = guest_image::big_file_prefix(&spec, spec.big_bytes as usize);
+    let cmdline = format!(
+        r#"rofs.roothash={} run="cat /hello.txt;cat /names/.hidden;crc32 /big.bin;echo run-done""#,
+        verified.root_hex()
+    );
+    let outcome = boot(&Boot::new(
+        "tampered",
+        Machine::Microvm,
+        &kernel,
+        Some(&tampered.0),
+        &cmdline,
+    ));
+    let context = format!("tampered: {}\n{}", outcome.describe(), outcome.output);
+    let lines: Vec<&str> = outcome.output.lines().collect();
+    for want in [
+        "cat: /hello.txt: EIO (Input/output error)",
+        "dot file",
+        &format!("{:08x} {} /big.bin", crc32fast::hash(&big), big.len()),
+        "run-done",
+    ] {
+        assert!(lines.contains(&want), "no line {want:?}: {context}");
+    }
+    assert!(
+        !outcome.output.contains("hello from the guest image"),
+        "{context}"
+    );
+    assert!(!outcome.output.contains("PANIC"), "{context}");
+    assert_eq!(outcome.status, Some(status::SUCCESS), "{context}");
+
+    // Without a root hash the same disk mounts, says it is unverified, and
+    // hands out the tampered bytes.
+    let outcome = boot(&Boot::new(
+        "unverified",
+        Machine::Microvm,
+        &kernel,
+        Some(&tampered.0),
+        "run=\"cat /hello.txt\"",
+    ));
+    let context = format!("unverified: {}\n{}", outcome.describe(), outcome.output);
+    let note = format!(
+        "vblk0: image carries a dm-verity tree (root hash {}); mounted unverified",
+        verified.root_hex()
+    );
+    assert_eq!(outcome.output.matches(&note).count(), 1, "{context}");
+    assert!(
+        outcome.output.contains("iello from the guest image"),
+        "{context}"
+    );
+    assert_eq!(outcome.status, Some(status::SUCCESS), "{context}");
+}
+
+#[test]
+fn qemu_etc_fstab_verifies_a_second_disk() {
+    let kernel = kernel();
+    let verified = verified_small_image();
+    let fstab = format!(
+        "/dev/vblk1 /data rofs ro,roothash={} 0 0\n/dev/vblk2 /bad rofs ro,roothash={} 0 0\n",
+        verified.root_hex(),
+        wrong_hex(verified)
+    );
+    let root = cache_dir().join(format!("fstab-root-{}.img", std::process::id()));
+    guest_verity::fstab_root(&root, &["/data", "/bad"], &fstab).expect("root image");
+    let root = Scratch(root);
+    let second = Scratch::copy(&verified.image.path, "second");
+    let mut spec = Boot::new(
+        "fstab-verity",
+        Machine::Q35,
+        &kernel,
+        Some(&root.0),
+        r#"run="cat /data/hello.txt;ls /bad;echo run-done""#,
+    );
+    spec.extra_disks = vec![second.0.clone(), verified.image.path.clone()];
+    let outcome = boot(&spec);
+    let context = format!("fstab-verity: {}\n{}", outcome.describe(), outcome.output);
+    assert!(
+        outcome.output.contains("hello from the guest image"),
+        "{context}"
+    );
+    assert!(outcome.output.contains("vblk1: verifying"), "{context}");
+    let refused: Vec<&str> = outcome
+        .output
+        .lines()
+        .filter(|l| l.contains("ERROR cannot mount /dev/vblk2 on /bad"))
+        .collect();
+    assert_eq!(refused.len(), 1, "{context}");
+    assert!(
+        refused[0].ends_with(&format!(
+            "(from /etc/fstab): verification failed: root hash mismatch: expected {}, the image's tree has {}",
+            wrong_hex(verified),
+            verified.root_hex()
+        )),
+        "{context}"
+    );
+    assert!(outcome.output.contains("run-done"), "{context}");
+    assert_eq!(outcome.status, Some(status::SUCCESS), "{context}");
 }

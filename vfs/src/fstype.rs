@@ -8,6 +8,7 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 use drivers::BlockDevice;
+use pagecache::PageCache;
 
 use crate::backend::{FileSystem, Inode};
 use crate::errno::VfsResult;
@@ -99,14 +100,23 @@ pub struct MountContext {
     /// layer options the VFS resolved; may be empty.
     pub options: String,
     pub clock: Arc<dyn Clock>,
+    /// The page cache shared by every mount of this VFS (one budget):
+    /// block filesystems read their devices through `cache.attach(..)`.
+    pub cache: Arc<PageCache>,
 }
 
 impl MountContext {
-    pub fn new(source: MountSource, options: &str, clock: Arc<dyn Clock>) -> MountContext {
+    pub fn new(
+        source: MountSource,
+        options: &str,
+        clock: Arc<dyn Clock>,
+        cache: Arc<PageCache>,
+    ) -> MountContext {
         MountContext {
             source,
             options: String::from(options),
             clock,
+            cache,
         }
     }
 }

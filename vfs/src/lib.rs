@@ -100,6 +100,8 @@ mod tests;
 pub use backend::*;
 pub use errno::{Errno, VfsResult};
 pub use fstype::*;
+/// The page cache crate, for backends that read through [`MountContext::cache`].
+pub use pagecache;
 pub use types::*;
 
 use alloc::string::String;
@@ -107,6 +109,7 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::AtomicU64;
 
+use pagecache::PageCache;
 use spin::{Mutex, RwLock};
 
 use file::FdTable;
@@ -171,6 +174,7 @@ pub(crate) const MAX_OFFSET: u64 = i64::MAX as u64;
 /// The virtual filesystem: one namespace of mounts and one table of open files.
 pub struct Vfs {
     clock: Arc<dyn Clock>,
+    cache: Arc<PageCache>,
     registry: RwLock<Vec<Arc<dyn FsType>>>,
     tree: RwLock<Tree>,
     vnodes: VnodeTable,
@@ -184,16 +188,31 @@ const _: () = {
     assert_send_sync::<Vfs>();
 };
 
+/// Page-cache budget of [`Vfs::new`] (host tools and tests; the kernel
+/// sizes its cache from the command line with [`Vfs::with_cache`]).
+pub const DEFAULT_CACHE_BYTES: usize = 64 << 20;
+
 impl Vfs {
-    /// A VFS with nothing mounted. Files created through it take their times from `clock`.
+    /// A VFS with nothing mounted and a page cache of [`DEFAULT_CACHE_BYTES`].
+    /// Files created through it take their times from `clock`.
     pub fn new(clock: Arc<dyn Clock>) -> Vfs {
-        Vfs::with_max_fds(clock, DEFAULT_MAX_FDS)
+        Vfs::with_cache(clock, PageCache::new(DEFAULT_CACHE_BYTES))
+    }
+
+    /// A VFS whose mounts all read through `cache` (one budget for all).
+    pub fn with_cache(clock: Arc<dyn Clock>, cache: Arc<PageCache>) -> Vfs {
+        Vfs::with_limits(clock, cache, DEFAULT_MAX_FDS)
     }
 
     /// Like [`Vfs::new`] with a different descriptor limit.
     pub fn with_max_fds(clock: Arc<dyn Clock>, max_fds: usize) -> Vfs {
+        Vfs::with_limits(clock, PageCache::new(DEFAULT_CACHE_BYTES), max_fds)
+    }
+
+    fn with_limits(clock: Arc<dyn Clock>, cache: Arc<PageCache>, max_fds: usize) -> Vfs {
         Vfs {
             clock,
+            cache,
             registry: RwLock::new(Vec::new()),
             tree: RwLock::new(Tree::new()),
             vnodes: VnodeTable::new(),
@@ -205,5 +224,10 @@ impl Vfs {
     /// The clock handed to filesystems constructed by [`Vfs::mount`].
     pub fn clock(&self) -> &Arc<dyn Clock> {
         &self.clock
+    }
+
+    /// The page cache handed to filesystems constructed by [`Vfs::mount`].
+    pub fn cache(&self) -> &Arc<PageCache> {
+        &self.cache
     }
 }

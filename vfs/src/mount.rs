@@ -109,7 +109,12 @@ impl Vfs {
             Ok(prepared) => prepared,
             Err(line) => return Some(line),
         };
-        ctor.diagnose(&MountContext::new(source, &options, self.clock.clone()))
+        ctor.diagnose(&MountContext::new(
+            source,
+            &options,
+            self.clock.clone(),
+            self.cache.clone(),
+        ))
     }
 
     /// The registered type named `fs_type`; ENODEV for an unknown type.
@@ -133,7 +138,12 @@ impl Vfs {
     ) -> VfsResult<()> {
         let source_name = source.describe();
         let (source, type_options, pins) = self.prepare_layers(source, options)?;
-        let ctx = MountContext::new(source, &type_options, self.clock.clone());
+        let ctx = MountContext::new(
+            source,
+            &type_options,
+            self.clock.clone(),
+            self.cache.clone(),
+        );
         let fs = ctor.create(&ctx)?;
         self.attach(fs, &source_name, target, fs_type, flags, options, pins)
     }

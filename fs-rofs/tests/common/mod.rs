@@ -1,6 +1,8 @@
 //! Helpers shared by the fs-rofs integration tests.
 #![allow(dead_code)]
 
+pub mod tables;
+
 use std::collections::BTreeMap;
 use std::io::Cursor;
 use std::sync::Arc;

@@ -4,6 +4,7 @@
 
 mod boot;
 mod no_panic;
-mod platform;
+pub(crate) mod platform;
 mod robust;
 mod shell;
+mod verity;

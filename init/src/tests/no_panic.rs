@@ -10,6 +10,8 @@ const SEEDS: &[&str] = &[
     "vfs.fstab=none:/tmp:ramfs::size=32M fstab=vblk0:/:rofs;none:/dev:devfs test",
     "/dev/vblk0 / rofs ro 0 0\nnone /tmp ramfs rw,size=8M 0 0\n# c\n",
     "echo \"a b\" 'c' d\\ e > /tmp/x; cat /tmp/x >> y # c\nls -l",
+    "rofs.roothash=00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff vfs.fstab=vblk0:/:rofs::verify,roothash=00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
+    "/dev/vblk1 /d rofs ro,roothash=ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100 0 0\n",
 ];
 
 fn inputs(seed: u64, count: usize) -> Vec<String> {

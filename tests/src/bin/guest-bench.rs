@@ -4,9 +4,14 @@
 //! (several runs each, the median is shown), and prints each figure next to
 //! the Linux anchor figures from the issue as a ratio (anchor / ours: above 1
 //! means we are faster). Then reports the stripped kernel size and the
-//! smallest `-m` that boots the test image.
+//! smallest `-m` that boots the test image. Last, the verified root: the
+//! image with a dm-verity tree booted with and without `rofs.roothash=`,
+//! alternating, on the first machine; each figure's ratio verified /
+//! unverified comes from the same run, and the guest's per-block hash cost
+//! from the bench's `verity-*` lines.
 //!
-//! Options: `--runs N` (default 3), `--machine microvm|q35` (default both).
+//! Options: `--runs N` (default 3), `--machine microvm|q35` (default both),
+//! `--verity-only` (just the verified-root comparison), `--no-verity`.
 //! `GUEST_ACCEL=tcg` forces TCG (see `tests::qemu::default_accel`).
 
 use std::collections::BTreeMap;
@@ -14,7 +19,8 @@ use std::path::Path;
 use std::process::{Command, ExitCode};
 use std::time::Duration;
 
-use tests::guest_image::{self, ImageSpec};
+use tests::guest_image::{self, GuestImage, ImageSpec};
+use tests::guest_verity;
 use tests::qemu::{self, Boot, Machine, status};
 
 /// Linux 6.x under TCG on this machine kind (from the issue).
@@ -55,6 +61,7 @@ fn main() -> ExitCode {
 fn run() -> Result<(), String> {
     let mut runs = 3usize;
     let mut machines = vec![Machine::Microvm, Machine::Q35];
+    let (mut verity, mut verity_only) = (true, false);
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -72,6 +79,8 @@ fn run() -> Result<(), String> {
                     _ => return Err("--machine needs microvm or q35".into()),
                 }
             }
+            "--verity-only" => verity_only = true,
+            "--no-verity" => verity = false,
             other => return Err(format!("unknown argument {other}")),
         }
     }
@@ -87,6 +96,9 @@ fn run() -> Result<(), String> {
         kernel.display()
     );
     println!("accelerators: {}", qemu::default_accel().join(", "));
+    if verity_only {
+        return verity_comparison(&kernel, &image, machines[0], runs);
+    }
 
     let mut table: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
     let mut host_ms: Vec<Vec<f64>> = Vec::new();
@@ -200,7 +212,151 @@ fn run() -> Result<(), String> {
 
     println!();
     report_kernel_size(&kernel);
-    smallest_memory(&kernel, &image.path)
+    smallest_memory(&kernel, &image.path)?;
+    if verity {
+        verity_comparison(&kernel, &image, machines[0], runs)?;
+    }
+    Ok(())
+}
+
+/// Figures of the verified-root comparison, in print order.
+const VERITY_FIGURES: &[&str] = &[
+    "mount",
+    "walk-cold",
+    "walk-warm",
+    "big-cold",
+    "big-warm",
+    "readall-cold",
+    "readall-warm",
+];
+
+/// One `bench` boot's `RESULT`/`RATE` figures and `INFO` numbers by name.
+fn bench_boot(boot: &Boot, must_say: &str) -> Result<BTreeMap<String, f64>, String> {
+    let outcome = qemu::boot(boot)?;
+    if outcome.status != Some(status::SUCCESS)
+        || !outcome.output.contains("BENCH-DONE")
+        || !outcome.output.contains(must_say)
+    {
+        return Err(format!(
+            "{}: {} (expected {must_say:?})\n{}",
+            boot.name,
+            outcome.describe(),
+            outcome.output
+        ));
+    }
+    for line in outcome
+        .output
+        .lines()
+        .filter(|l| l.starts_with("RESULT-ERROR"))
+    {
+        println!("{}: {line}", boot.name);
+    }
+    let mut figures: BTreeMap<String, f64> =
+        qemu::parse_results(&outcome.output).into_iter().collect();
+    for line in outcome.output.lines() {
+        let mut words = line.split_whitespace();
+        if let (Some("INFO"), Some(name), Some(value)) = (words.next(), words.next(), words.next())
+            && let Ok(value) = value.parse()
+        {
+            figures.insert(name.to_string(), value);
+        }
+    }
+    Ok(figures)
+}
+
+/// The test image with a tree, booted `bench` without and with
+/// `rofs.roothash=` (alternating, `runs` times each) on `machine`.
+fn verity_comparison(
+    kernel: &Path,
+    image: &GuestImage,
+    machine: Machine,
+    runs: usize,
+) -> Result<(), String> {
+    let verified = guest_verity::verified_cached(image, &guest_image::default_cache_dir())?;
+    println!();
+    println!(
+        "Verified root: {} with a dm-verity tree, on {}, {runs} boot(s) each way",
+        verified.image.path.display(),
+        machine.name()
+    );
+    let modes = [
+        ("unverified", "bench".to_string(), "mounted unverified"),
+        (
+            "verified",
+            format!("bench rofs.roothash={}", verified.root_hex()),
+            "vblk0: verifying",
+        ),
+    ];
+    // samples[mode][figure]
+    let mut samples: [BTreeMap<String, Vec<f64>>; 2] = Default::default();
+    for run in 0..runs {
+        for (mode, (label, cmdline, must_say)) in modes.iter().enumerate() {
+            let mut boot = Boot::new(
+                &format!("{label}#{run}"),
+                machine,
+                kernel,
+                Some(&verified.image.path),
+                cmdline,
+            );
+            boot.memory = "256M".into();
+            boot.timeout = Duration::from_secs(600);
+            boot.stream = false;
+            let mut figures = bench_boot(&boot, must_say)?;
+            // The whole tree's file data: the big file plus every other file.
+            for temp in ["cold", "warm"] {
+                let (big, rest) = (
+                    figures.get(&format!("big-{temp}")),
+                    figures.get(&format!("readall-{temp}")),
+                );
+                if let (Some(big), Some(rest)) = (big, rest) {
+                    let sum = big + rest;
+                    figures.insert(format!("tree-{temp}"), sum);
+                }
+            }
+            for (name, value) in figures {
+                samples[mode].entry(name).or_default().push(value);
+            }
+        }
+    }
+    let med = |mode: usize, name: &str| samples[mode].get(name).map_or(f64::NAN, |v| median(v));
+    // The machine is shared: the range of each figure shows the noise.
+    let range = |mode: usize, name: &str| {
+        let values = samples[mode].get(name).map(Vec::as_slice).unwrap_or(&[]);
+        let low = values.iter().copied().fold(f64::INFINITY, f64::min);
+        let high = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        format!("{low:.1}..{high:.1}")
+    };
+    println!(
+        "{:<14} {:>11} {:>11} {:>8}   {:<32} ratio = verified / unverified (medians, same run)",
+        "figure (ms)", "unverified", "verified", "ratio", "range unverified | verified"
+    );
+    let row = |name: &str, goal: &str| {
+        let (plain, checked) = (med(0, name), med(1, name));
+        let spread = format!("{} | {}", range(0, name), range(1, name));
+        println!(
+            "{name:<14} {plain:>11.3} {checked:>11.3} {:>7.2}x   {spread:<32} {goal}",
+            checked / plain
+        );
+    };
+    for name in VERITY_FIGURES {
+        row(name, "");
+    }
+    row("tree-cold", "big-cold + readall-cold; goal <= 1.30x");
+    row("tree-warm", "big-warm + readall-warm; goal <= 1.05x");
+
+    let blocks = med(1, "verity-blocks");
+    println!(
+        "per-block verification in the guest: {:.1} us per 4 KiB block ({blocks:.0} blocks from memory: plain {:.3} ms, verified {:.3} ms)",
+        med(1, "verity-ns-per-block") / 1000.0,
+        med(1, "verity-plain"),
+        med(1, "verity-verified"),
+    );
+    let big_blocks = med(1, "big-cold-bytes") / 4096.0;
+    println!(
+        "implied by big-cold: (verified - unverified) / {big_blocks:.0} blocks = {:.1} us per block",
+        (med(1, "big-cold") - med(0, "big-cold")) * 1000.0 / big_blocks
+    );
+    Ok(())
 }
 
 fn median(values: &[f64]) -> f64 {
