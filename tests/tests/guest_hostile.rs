@@ -94,76 +94,57 @@ fn fatal_lines(outcome: &Outcome) -> Vec<&str> {
         .collect()
 }
 
+// The walkers' own loop detection is tested on the host (init/tests/walks.rs,
+// a backend that can hold loops): in the guest the ROFS reader refuses such
+// an image before any walker sees it.
+
 #[test]
-fn qemu_a_looped_root_is_walked_once_or_refused() {
-    // Until the reader refuses loops at mount (the tree rule), the walkers
-    // must detect them; once it does, the root mount fails with EIO.
+fn qemu_a_looped_root_is_refused_with_exit_code_3() {
     let image = image_file("loop-root", &hostile_image::cyclic_image());
     let outcome = boot(
         "loop-root",
         Machine::Microvm,
         &[&image],
-        r#"run="ls -R /loop;find /loop;cat /loop/a/file;echo walk-done""#,
+        r#"run="ls -R /;find /;echo walk-done""#,
     );
     let _ = std::fs::remove_file(&image);
     let context = context("loop-root", &outcome);
     assert!(!outcome.output.contains("PANIC"), "{context}");
-    if outcome.status == Some(status::ROOT_MOUNT_FAILED) {
-        let fatal = fatal_lines(&outcome);
-        assert_eq!(fatal.len(), 1, "{context}");
-        assert!(
-            fatal[0].contains("cannot mount root") && fatal[0].contains("EIO"),
-            "{context}"
-        );
-        return;
-    }
-    check_run(
-        "loop-root",
-        &outcome,
-        &[
-            "/loop/a:",
-            "ls: /loop/a/back: directory loop (same as /loop)",
-            "ls: /loop/a/self: directory loop (same as /loop/a)",
-            "find: /loop/a/back: directory loop (same as /loop)",
-            "find: /loop/a/self: directory loop (same as /loop/a)",
-            "/loop/a/file",
-            "inside the loop",
-            "walk-done",
-        ],
+    assert_eq!(outcome.status, Some(status::ROOT_MOUNT_FAILED), "{context}");
+    let fatal = fatal_lines(&outcome);
+    assert_eq!(fatal.len(), 1, "{context}");
+    assert!(
+        fatal[0].contains("cannot mount root")
+            && fatal[0].contains("EIO")
+            && fatal[0].contains("ancestor"),
+        "{context}"
     );
-    // Each directory once: the walk did not go round the loop.
-    let listed = outcome.output.lines().filter(|l| *l == "/loop/a:").count();
-    assert_eq!(listed, 1, "{context}");
+    assert!(
+        !outcome.output.lines().any(|l| l == "walk-done"),
+        "{context}"
+    );
 }
 
 #[test]
-fn qemu_a_looped_second_disk_is_walked_once_or_refused_with_eio() {
+fn qemu_a_looped_second_disk_is_refused_with_eio() {
     let image = image_file("loop-disk", &hostile_image::cyclic_image());
     let outcome = boot(
         "loop-disk",
         Machine::Q35,
         &[&small_image().path, &image],
-        r#"run="mkdir /tmp/m;mount -t rofs /dev/vblk1 /tmp/m;find /tmp/m/loop -type d;echo disk-done""#,
+        r#"run="mkdir /tmp/m;mount -t rofs /dev/vblk1 /tmp/m;ls /tmp/m;mount;echo disk-done""#,
     );
     let _ = std::fs::remove_file(&image);
-    if outcome
-        .output
-        .lines()
-        .any(|l| l == "mount: /tmp/m: EIO (Input/output error)")
-    {
-        check_run("loop-disk", &outcome, &["disk-done"]);
-        return;
-    }
     check_run(
         "loop-disk",
         &outcome,
-        &[
-            "/tmp/m/loop",
-            "/tmp/m/loop/a",
-            "find: /tmp/m/loop/a/back: directory loop (same as /tmp/m/loop)",
-            "find: /tmp/m/loop/a/self: directory loop (same as /tmp/m/loop/a)",
-            "disk-done",
-        ],
+        &["mount: /tmp/m: EIO (Input/output error)", "disk-done"],
+    );
+    // Nothing was mounted there.
+    let context = context("loop-disk", &outcome);
+    assert!(
+        !outcome.output.lines().any(|l| l.contains(" on /tmp/m ")),
+        "{context}"
     );
 }
 
