@@ -22,7 +22,8 @@ commands:
   cat FILE...                   print files
   stat PATH...                  show attributes (of links themselves)
   mkdir [-p] DIR...             make directories
-  rm [-r] [-f] PATH...          remove files (and trees with -r, within one file system)
+  rm [-r] [-f] PATH...          remove files (trees with -r, on one file system;
+                                / only with --no-preserve-root)
   mv SRC DST                    rename or move into a directory
   ln [-s] TARGET LINK           hard or symbolic link
   cp [-r] SRC DST               copy a file (a tree with -r)
