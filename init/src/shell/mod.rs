@@ -6,8 +6,13 @@
 //! |---|---|
 //! | `files` | `cat`, `stat`, `rm`, `mv`, `ln`, `cp`, `echo`, `touch` |
 //! | `dirs` | `ls`, `mkdir`, `find`, `cd`, `pwd` |
+//! | `tree` | `rm -r`, `cp -r` and the file copy loop |
 //! | `system` | `df`, `mount`, `umount`, `sync`, `uptime`, `help`, `debug-*` |
 //! | `data` | `hexdump`, `crc32`, `readspeed` |
+//!
+//! What they share: `walk` (the recursive walk with loop detection and
+//! memory bounded by depth) and `out` (a command's output, the console or a
+//! streamed redirection that stops the command at its first write error).
 //!
 //! Errors print the errno name, e.g.
 //! `cat: /nope: ENOENT (No such file or directory)`.

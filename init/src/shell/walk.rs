@@ -235,12 +235,13 @@ fn enter(
             (stream, 0, walk_entries)
         }
     };
-    let children = if walk_entries {
-        children
+    // A directory whose entries are not walked keeps no listing.
+    let (children, held) = if walk_entries {
+        (children, held)
     } else {
-        Children::Sorted(Vec::new(), 0)
+        (Children::Sorted(Vec::new(), 0), 0)
     };
-    *budget -= held;
+    *budget = budget.saturating_sub(held);
     frames.push(Frame {
         len: path.len(),
         parent_len,

@@ -126,3 +126,22 @@ fn rm_r_of_the_root_keeps_tmp() {
     );
     assert_eq!(lines.collect::<Vec<_>>(), ["precious", "/dev/vblk0"]);
 }
+
+#[test]
+fn cat_refuses_to_read_the_file_it_writes() {
+    // `cat F >> F` would grow F until /tmp is full: refused, F kept.
+    let platform = TestPlatform::new(HEAP);
+    let machine = Machine::new(Some(image(&[])), "");
+    let mounted = mount_all(&platform, &machine.boot()).expect("mount");
+    let shell = Shell::new(&platform, &mounted.vfs);
+    shell.run_script(
+        "t",
+        "echo once > /tmp/f; cat /tmp/f >> /tmp/f; cat /etc/motd /tmp/f >> /tmp/f; cat /tmp/f",
+    );
+    assert_eq!(
+        platform.take_output(),
+        "cat: /tmp/f: input file is output file\n\
+         cat: /tmp/f: input file is output file\n\
+         once\nhello\n"
+    );
+}
