@@ -181,19 +181,25 @@ impl Plan {
         if guest == "/" && !is_dir {
             return Err("the root '/' can only be a directory".to_string());
         }
-        // A later entry under a path that an earlier line made a file or
-        // symlink replaces that file with a directory.
+        // An entry under a path that an earlier manifest line made a file or
+        // symlink is a mistake in the manifest: say which lines. (A `--dir`
+        // tree or a tar layer may turn a lower layer's file into a
+        // directory, as a layered root filesystem does.)
+        let new_line = self.origins.get(new.origin).map_or(0, |o| o.line);
         let mut end = 0;
         while let Some(next) = guest[end + 1..].find('/') {
             end += 1 + next;
             let ancestor = &guest[..end];
-            if self
-                .entries
-                .get(ancestor)
-                .is_some_and(|e| e.what != What::Dir)
-            {
-                self.entries.remove(ancestor);
+            let Some(old) = self.entries.get(ancestor).filter(|e| e.what != What::Dir) else {
+                continue;
+            };
+            let old_origin = self.origin(old);
+            if new_line != 0 && old_origin.line != 0 {
+                return Err(format!(
+                    "'{guest}' is below '{ancestor}', which {old_origin} made a file, not a directory"
+                ));
             }
+            self.entries.remove(ancestor);
         }
         if !is_dir {
             self.remove_below(guest);
@@ -368,10 +374,12 @@ mod tests {
             What::Symlink { target: "z".into() }
         );
         assert_eq!(plan.origin(&plan.entries["/y"]).line, 4);
-        // A later entry below a file turns the file back into a directory.
-        let plan = plan_of(dir, "/y: f\n/y/z: f").expect("plan");
-        let keys: Vec<&str> = plan.entries.keys().map(String::as_str).collect();
-        assert_eq!(keys, ["/y/z"]);
+        // An entry below a file that a manifest line made is an error naming
+        // both lines (issue 8.7), never a silent file-to-directory change.
+        let err = plan_of(dir, "/y: f\n/y/z: f").expect_err("below a file");
+        let text = err.to_string();
+        assert!(text.contains("m:2"), "{text}");
+        assert!(text.contains("m:1 made a file"), "{text}");
     }
 
     #[test]

@@ -19,7 +19,14 @@ fn the_overlay_type_takes_layers_only() {
         lower: alloc::vec![layer("base", lower(), true)],
         upper: Some(layer("upper", upper, false)),
     };
-    let ctx = |source, options: &str| MountContext::new(source, options, clock());
+    let ctx = |source, options: &str| {
+        MountContext::new(
+            source,
+            options,
+            clock(),
+            vfs::pagecache::PageCache::new(1 << 20),
+        )
+    };
     let fs = OverlayType
         .create(&ctx(MountSource::Layers(layers.clone()), ""))
         .unwrap();
