@@ -2,7 +2,7 @@
 # Every test, host and in-guest: formatting and lints of the workspace (init,
 # the kernel's policy, included) and of the kernel, the host test suites, and
 # the QEMU runner that boots the kernel on q35 and microvm; then every fuzz
-# target for FUZZ_SECONDS (default 30) each (tests/fuzz-all.sh). Ends with
+# target for FUZZ_SECONDS (default 20) each (tests/fuzz-all.sh). Ends with
 # one `N passed, N failed` line that adds up every test binary's result.
 set -euo pipefail
 cd "$(dirname "$0")/.."
