@@ -60,9 +60,12 @@ fn device_source(dev: &str) -> Result<Option<String>, String> {
     }
 }
 
-/// An absolute path, or `@name` for a hidden mount (a layer for an
-/// overlay, reachable by no path).
-fn check_target(path: &str) -> Result<(), String> {
+/// The mount point `path` checked and in its plain form: an absolute path
+/// with repeated `/` collapsed, `.` components and a trailing `/` dropped
+/// (`//tmp/./` is `/tmp`; `..` stays: only the VFS can resolve it, through
+/// symlinks, which is how boot compares targets with what is mounted), or
+/// `@name` for a hidden mount (a layer for an overlay, reachable by no path).
+pub fn normalize_target(path: &str) -> Result<String, String> {
     if let Some(name) = path.strip_prefix('@') {
         let valid = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-');
         if name.is_empty() || name.len() > 255 || !name.bytes().all(valid) {
@@ -70,12 +73,20 @@ fn check_target(path: &str) -> Result<(), String> {
                 "hidden mount `{path}`: the name after @ is 1 to 255 of A-Z a-z 0-9 _ . -"
             ));
         }
-        return Ok(());
+        return Ok(path.to_string());
     }
     if !path.starts_with('/') {
         return Err(format!("mount point `{path}` is not an absolute path"));
     }
-    Ok(())
+    let mut out = String::new();
+    for part in path.split('/').filter(|p| !p.is_empty() && *p != ".") {
+        out.push('/');
+        out.push_str(part);
+    }
+    if out.is_empty() {
+        out.push('/');
+    }
+    Ok(out)
 }
 
 fn check_fs_type(fs: &str) -> Result<(), String> {
@@ -106,7 +117,7 @@ pub fn parse_cmdline_entry(text: &str) -> Result<MountEntry, String> {
     let flags = parts.next().unwrap_or("");
     let options = parts.next().unwrap_or("");
     let source = device_source(dev).map_err(|e| format!("`{text}`: {e}"))?;
-    check_target(path).map_err(|e| format!("`{text}`: {e}"))?;
+    let target = normalize_target(path).map_err(|e| format!("`{text}`: {e}"))?;
     check_fs_type(fs).map_err(|e| format!("`{text}`: {e}"))?;
     crate::verity::check_options(options, source.is_some())
         .map_err(|e| format!("`{text}`: {e}"))?;
@@ -118,7 +129,7 @@ pub fn parse_cmdline_entry(text: &str) -> Result<MountEntry, String> {
     };
     Ok(MountEntry {
         source,
-        target: path.to_string(),
+        target,
         fs_type: fs.to_string(),
         read_only,
         options: options.to_string(),
@@ -163,9 +174,22 @@ pub struct FstabError {
 /// dropped and the rest is passed to the filesystem. Bad lines are returned
 /// as errors alongside the good entries, never both-or-nothing.
 pub fn parse_etc_fstab(text: &str) -> (Vec<MountEntry>, Vec<FstabError>) {
+    parse_etc_fstab_bytes(text.as_bytes())
+}
+
+/// [`parse_etc_fstab`] of the file's bytes: a line that is not UTF-8 is one
+/// error with its number, and the other lines still count.
+pub fn parse_etc_fstab_bytes(text: &[u8]) -> (Vec<MountEntry>, Vec<FstabError>) {
     let mut entries = Vec::new();
     let mut errors = Vec::new();
-    for (index, raw) in text.lines().enumerate() {
+    for (index, raw) in text.split(|&b| b == b'\n').enumerate() {
+        let Ok(raw) = core::str::from_utf8(raw) else {
+            errors.push(FstabError {
+                line: index + 1,
+                message: "not UTF-8 text".to_string(),
+            });
+            continue;
+        };
         let line = raw.split('#').next().unwrap_or("").trim();
         if line.is_empty() {
             continue;
@@ -206,7 +230,7 @@ fn parse_fstab_line(line: &str) -> Result<Option<MountEntry>, String> {
     } else {
         None
     };
-    check_target(target)?;
+    let target = normalize_target(target)?;
     check_fs_type(fs_type)?;
     let mut read_only = fs_type == "rofs";
     let mut options: Vec<&str> = Vec::new();
@@ -224,7 +248,7 @@ fn parse_fstab_line(line: &str) -> Result<Option<MountEntry>, String> {
     crate::verity::check_options(&options, source.is_some())?;
     Ok(Some(MountEntry {
         source,
-        target: target.to_string(),
+        target,
         fs_type: fs_type.to_string(),
         read_only,
         options,
@@ -344,6 +368,43 @@ mod tests {
         assert!(entries.is_empty());
         assert_eq!(errors.len(), 1);
         assert_eq!(errors[0].line, 1);
+    }
+
+    #[test]
+    fn targets_are_normalized() {
+        for (given, plain) in [
+            ("/tmp/", "/tmp"),
+            ("//tmp", "/tmp"),
+            ("/./tmp", "/tmp"),
+            ("/tmp/.//x/", "/tmp/x"),
+            ("//", "/"),
+            ("/.", "/"),
+            ("/tmp/../tmp", "/tmp/../tmp"),
+        ] {
+            assert_eq!(normalize_target(given).as_deref(), Ok(plain), "{given}");
+            let e = parse_cmdline_entry(&format!("none:{given}:ramfs")).unwrap();
+            assert_eq!(e.target, plain);
+            let (entries, _) = parse_etc_fstab(&format!("none {given} ramfs\n"));
+            assert_eq!(entries[0].target, plain);
+        }
+        assert!(normalize_target("tmp/").is_err());
+        // `//` names the root, so a table whose root is written so is valid.
+        assert!(crate::cmdline::parse("vfs.fstab=vblk0://:rofs").is_ok());
+    }
+
+    #[test]
+    fn a_non_utf8_line_is_reported_and_the_others_apply() {
+        let text = b"none /a ramfs\n\xff\xfe /b ramfs\nnone /c ramfs\n";
+        let (entries, errors) = parse_etc_fstab_bytes(text);
+        let targets: Vec<&str> = entries.iter().map(|e| e.target.as_str()).collect();
+        assert_eq!(targets, ["/a", "/c"]);
+        assert_eq!(
+            errors,
+            [FstabError {
+                line: 2,
+                message: "not UTF-8 text".to_string()
+            }]
+        );
     }
 
     #[test]

@@ -35,7 +35,7 @@ use fs_devfs::{DevFs, DevFsType};
 use vfs::{Errno, MountFlags, MountSource, Vfs};
 
 use crate::Platform;
-use crate::fstab::{MountEntry, parse_etc_fstab};
+use crate::fstab::{MountEntry, parse_etc_fstab_bytes};
 use crate::verity;
 use crate::{EXIT_BAD_CMDLINE, EXIT_NO_ROOT_DISK, EXIT_ROOT_MOUNT_FAILED, EXIT_ROOT_VERIFY_FAILED};
 
@@ -260,8 +260,23 @@ fn log_failure(entry: &MountEntry, origin: &str, f: &Failure) {
     );
 }
 
+/// Whether `target` is already the root of a mount: compared through the
+/// VFS by device and inode, so `/tmp/`, `//tmp` and `/tmp/../tmp` all find
+/// the mount on `/tmp`.
+fn already_mounted(vfs: &Vfs, target: &str) -> bool {
+    let Ok(there) = vfs.stat(target) else {
+        return false;
+    };
+    vfs.mounts()
+        .iter()
+        .filter(|m| !m.target.starts_with('@'))
+        .filter_map(|m| vfs.stat(&m.target).ok())
+        .any(|root| root.dev == there.dev && root.ino == there.ino)
+}
+
 /// Apply `/etc/fstab` if the root has one: entries for targets already
-/// mounted are skipped, bad lines are reported with their number.
+/// mounted are skipped, bad lines (not UTF-8 included) are reported with
+/// their number and skipped.
 pub fn apply_etc_fstab(env: &MountEnv) {
     let text = match env.vfs.read_file("/etc/fstab") {
         Ok(bytes) => bytes,
@@ -271,17 +286,12 @@ pub fn apply_etc_fstab(env: &MountEnv) {
             return;
         }
     };
-    let Ok(text) = core::str::from_utf8(&text) else {
-        log::warn!("/etc/fstab: not UTF-8 text, ignored");
-        return;
-    };
-    let (entries, errors) = parse_etc_fstab(text);
+    let (entries, errors) = parse_etc_fstab_bytes(&text);
     for e in &errors {
         log::warn!("/etc/fstab:{}: {}; line skipped", e.line, e.message);
     }
     for entry in &entries {
-        let mounted = env.vfs.mounts().iter().any(|m| m.target == entry.target);
-        if mounted {
+        if already_mounted(env.vfs, &entry.target) {
             log::debug!("/etc/fstab: {} already mounted, skipped", entry.target);
             continue;
         }

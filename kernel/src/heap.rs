@@ -17,32 +17,41 @@ unsafe extern "C" {
 /// Highest address the boot page tables map.
 pub const IDENTITY_MAP_END: u64 = 4 << 30;
 
-/// Hand the RAM regions to the allocator. Returns the bytes claimed.
+/// Hand the RAM regions to the allocator, except the kernel image and
+/// `keep` (bytes still to be read, such as the command line). Returns the
+/// bytes claimed.
 ///
 /// # Safety
-/// Call once, after everything needed from low memory (start info, command
-/// line, memory map) has been copied out.
-pub unsafe fn init(regions: &[MemRegion]) -> u64 {
-    let kernel_start = &raw const __kernel_start as u64;
-    let kernel_end = &raw const __kernel_end as u64;
+/// Call once, after everything needed from low memory (start info, memory
+/// map) has been copied out or is inside `keep`.
+pub unsafe fn init(regions: &[MemRegion], keep: Option<(u64, u64)>) -> u64 {
+    let kernel = (
+        &raw const __kernel_start as u64,
+        &raw const __kernel_end as u64,
+    );
+    let mut holes = [kernel, keep.unwrap_or(kernel)];
+    holes.sort_unstable();
     let mut total = 0;
     for r in regions.iter().filter(|r| r.kind == MEM_RAM) {
-        let start = r.addr.max(0x1000);
+        let mut start = r.addr.max(0x1000);
         let end = r.addr.saturating_add(r.size).min(IDENTITY_MAP_END);
-        // Split around the kernel image.
-        for (s, e) in [(start, end.min(kernel_start)), (start.max(kernel_end), end)] {
-            if e > s && e - s >= 4096 {
-                // SAFETY: [s, e) is RAM per the memory map, identity-mapped,
-                // outside the kernel image, and no longer used by the loader.
+        // The pieces of [start, end) between the holes, in address order.
+        for (hole_start, hole_end) in holes.into_iter().chain([(end, end)]) {
+            let piece_end = hole_start.min(end);
+            if piece_end > start && piece_end - start >= 4096 {
+                // SAFETY: [start, piece_end) is RAM per the memory map,
+                // identity-mapped, outside the kernel image and `keep`, and
+                // no longer used by the loader.
                 let claimed = unsafe {
                     ALLOCATOR
                         .lock()
-                        .claim(s as usize as *mut u8, (e - s) as usize)
+                        .claim(start as usize as *mut u8, (piece_end - start) as usize)
                 };
                 if claimed.is_some() {
-                    total += e - s;
+                    total += piece_end - start;
                 }
             }
+            start = start.max(hole_end);
         }
     }
     total

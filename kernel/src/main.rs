@@ -96,13 +96,23 @@ extern "C" fn kernel_main(start_info: u64) -> ! {
     if let Err(why) = unsafe { pvh::copy_start_info(start_info, &mut boot_info) } {
         fail(EXIT_PANIC, why);
     }
-    // SAFETY: everything needed from low memory was copied just above.
-    let heap_bytes = unsafe { heap::init(boot_info.regions()) };
-
-    let cmdline = match boot_info.cmdline() {
+    if boot_info.cmdline_too_long {
+        // No heap yet: println! formats straight to the serial port.
+        println!(
+            "FATAL: kernel command line longer than {} bytes: refused, not cut",
+            pvh::CMDLINE_MAX
+        );
+        arch::exit(EXIT_BAD_CMDLINE);
+    }
+    // SAFETY: everything needed from low memory was copied just above, but
+    // the command line, which the heap leaves alone.
+    let heap_bytes = unsafe { heap::init(boot_info.regions(), boot_info.cmdline_span()) };
+    // SAFETY: the heap is up and left the command line's bytes alone.
+    let cmdline = match unsafe { boot_info.take_cmdline() } {
         Ok(text) => text,
-        Err(_) => fail(EXIT_BAD_CMDLINE, "kernel command line is not UTF-8"),
+        Err(why) => fail(EXIT_BAD_CMDLINE, why),
     };
+    let cmdline = cmdline.as_str();
     // Parsed here, before anything else logs, for `log=`.
     let config = match init::cmdline::parse(cmdline) {
         Ok(c) => c,
@@ -119,12 +129,6 @@ extern "C" fn kernel_main(start_info: u64) -> ! {
         tsc_hz / 1000 % 1000,
         console_us
     );
-    if boot_info.cmdline_truncated {
-        log::warn!(
-            "command line longer than {} bytes, truncated",
-            pvh::CMDLINE_MAX
-        );
-    }
     log::info!("command line: {cmdline:?}");
     for word in &config.unknown {
         log::warn!("unknown command-line word `{word}` ignored");

@@ -1,10 +1,17 @@
 //! The PVH `hvm_start_info` handed over by QEMU, copied out of low memory
-//! before that memory becomes heap.
+//! before that memory becomes heap. The command line is measured here and
+//! copied whole into the heap once it exists ([`BootInfo::take_cmdline`]);
+//! until then its bytes are kept out of the heap ([`BootInfo::cmdline_span`]).
+
+use alloc::string::String;
+use alloc::vec::Vec;
 
 /// `hvm_start_info.magic`.
 const START_INFO_MAGIC: u32 = 0x336e_c578;
-/// Longest command line kept; the rest is dropped with a warning.
-pub const CMDLINE_MAX: usize = 4096;
+/// Longest command line accepted (64 KiB, half of what Linux lets one
+/// argument of QEMU be). A longer one is refused with the bad-command-line
+/// exit code, never cut: a cut line could boot a configuration nobody gave.
+pub const CMDLINE_MAX: usize = 64 * 1024;
 /// Most memory-map entries kept.
 pub const MEMMAP_MAX: usize = 64;
 /// E820 type of usable RAM.
@@ -17,11 +24,14 @@ pub struct MemRegion {
     pub kind: u32,
 }
 
-/// What the kernel keeps from the start info. Lives in `.bss`.
+/// What the kernel keeps from the start info.
 pub struct BootInfo {
-    cmdline: [u8; CMDLINE_MAX],
+    /// Physical address of the NUL-terminated command line (0: none).
+    cmdline_addr: u64,
+    /// Its length without the NUL (at most [`CMDLINE_MAX`]).
     cmdline_len: usize,
-    pub cmdline_truncated: bool,
+    /// No NUL within [`CMDLINE_MAX`] bytes.
+    pub cmdline_too_long: bool,
     regions: [MemRegion; MEMMAP_MAX],
     region_count: usize,
     pub start_info_addr: u64,
@@ -30,9 +40,9 @@ pub struct BootInfo {
 impl BootInfo {
     pub const fn empty() -> BootInfo {
         BootInfo {
-            cmdline: [0; CMDLINE_MAX],
+            cmdline_addr: 0,
             cmdline_len: 0,
-            cmdline_truncated: false,
+            cmdline_too_long: false,
             regions: [MemRegion {
                 addr: 0,
                 size: 0,
@@ -43,9 +53,35 @@ impl BootInfo {
         }
     }
 
-    /// The command line; invalid UTF-8 bytes end it (reported by the caller).
-    pub fn cmdline(&self) -> Result<&str, core::str::Utf8Error> {
-        core::str::from_utf8(&self.cmdline[..self.cmdline_len])
+    /// The physical bytes `[start, end)` of the command line and its NUL,
+    /// which the heap must not claim before [`BootInfo::take_cmdline`].
+    pub fn cmdline_span(&self) -> Option<(u64, u64)> {
+        (self.cmdline_addr != 0).then(|| {
+            (
+                self.cmdline_addr,
+                self.cmdline_addr + self.cmdline_len as u64 + 1,
+            )
+        })
+    }
+
+    /// The command line, copied into the heap.
+    ///
+    /// # Safety
+    /// The heap is up and did not claim [`BootInfo::cmdline_span`], so those
+    /// bytes are still what QEMU wrote.
+    pub unsafe fn take_cmdline(&self) -> Result<String, &'static str> {
+        let mut bytes = Vec::new();
+        bytes
+            .try_reserve_exact(self.cmdline_len)
+            .map_err(|_| "no memory for the kernel command line")?;
+        if self.cmdline_addr != 0 {
+            let p = self.cmdline_addr as usize as *const u8;
+            // SAFETY: [addr, addr + len) is the identity-mapped command line
+            // measured by copy_start_info, which nothing has written since
+            // (caller's promise).
+            bytes.extend_from_slice(unsafe { core::slice::from_raw_parts(p, self.cmdline_len) });
+        }
+        String::from_utf8(bytes).map_err(|_| "kernel command line is not UTF-8")
     }
 
     pub fn regions(&self) -> &[MemRegion] {
@@ -70,20 +106,29 @@ pub unsafe fn copy_start_info(addr: u64, out: &mut BootInfo) -> Result<(), &'sta
     let read_u32 = |off: usize| unsafe { (base.add(off) as *const u32).read_unaligned() };
     let read_u64 = |off: usize| unsafe { (base.add(off) as *const u64).read_unaligned() };
     if read_u32(0) != START_INFO_MAGIC {
-        return Err("hvm_start_info magic mismatch");
+        // Seen with SeaBIOS's PVH option ROM (q35's default firmware): it
+        // puts the command line just below the start info, so a line over
+        // about 4 KiB overwrites it. qboot (microvm's default, or q35 with
+        // `-bios qboot.rom`) takes lines up to CMDLINE_MAX.
+        return Err(
+            "hvm_start_info magic mismatch (with SeaBIOS, a kernel command line \
+                    over about 4 KiB overwrites it: use qboot or microvm)",
+        );
     }
     let version = read_u32(4);
     let cmdline_paddr = read_u64(24);
-    if cmdline_paddr != 0 && cmdline_paddr < 1 << 32 {
+    if cmdline_paddr != 0 && cmdline_paddr < (1 << 32) - CMDLINE_MAX as u64 {
         let p = cmdline_paddr as usize as *const u8;
         let mut len = 0;
-        // SAFETY: see above; the command line is NUL-terminated and we stop at CMDLINE_MAX.
+        // SAFETY: see above; the command line is NUL-terminated and we stop
+        // at CMDLINE_MAX, below 4 GiB.
         while len < CMDLINE_MAX && unsafe { p.add(len).read() } != 0 {
-            out.cmdline[len] = unsafe { p.add(len).read() };
             len += 1;
         }
+        out.cmdline_addr = cmdline_paddr;
         out.cmdline_len = len;
-        out.cmdline_truncated = len == CMDLINE_MAX;
+        // SAFETY: as above; byte CMDLINE_MAX is still below 4 GiB.
+        out.cmdline_too_long = len == CMDLINE_MAX && unsafe { p.add(len).read() } != 0;
     }
     if version >= 1 {
         let memmap = read_u64(40);

@@ -4,6 +4,8 @@
 //!   against (with host-computed checksums), cached under the target dir.
 //! - [`guest_verity`]: that image with a dm-verity tree, tampering, and a
 //!   small root carrying an `/etc/fstab`, for the verified boots.
+//! - [`hostile_image`]: root images for the hostile-input boots (directory
+//!   loops with valid checksums, 100,000-entry directories in v1 and v2).
 //! - [`qemu`]: builds the kernel and boots it under QEMU with a timeout,
 //!   streaming the serial console.
 //! - [`host_platform`]: init's `Platform` on the host, so the in-guest
@@ -14,6 +16,7 @@
 pub mod guest_image;
 pub mod guest_verity;
 pub mod host_platform;
+pub mod hostile_image;
 pub mod qemu;
 
 use vfs::{Clock, Timespec};

@@ -2,7 +2,7 @@
 
 use alloc::collections::BTreeSet;
 use alloc::format;
-use alloc::string::ToString;
+use alloc::string::{String, ToString};
 use alloc::vec;
 use alloc::vec::Vec;
 
@@ -176,6 +176,36 @@ pub(super) fn vblk0(vfs: &Vfs, cmdline: &str) -> Outcome {
             )
         }),
     }
+}
+
+/// `umount /dev` then `mount -t devfs none /dev` gives the kernel's devfs
+/// back, disks included: the same `vblk0` (type, size, first bytes) as
+/// before, and nothing under `/dev` while it is unmounted.
+pub(super) fn remount(vfs: &Vfs) -> Outcome {
+    let first_bytes = |vfs: &Vfs| -> Result<(u64, Vec<u8>), String> {
+        let stat = ok(vfs.stat("/dev/vblk0"), "stat /dev/vblk0")?;
+        equal(kind(&stat), Some(FileType::BlockDevice), "vblk0 type")?;
+        let fd = open(vfs, "/dev/vblk0", OpenFlags::O_RDONLY, 0)?;
+        with_fd(vfs, fd, |fd| {
+            let mut head = vec![0u8; 64];
+            equal(ok(vfs.pread(fd, &mut head, 0), "pread")?, 64, "head bytes")?;
+            Ok((stat.size, head))
+        })
+    };
+    let before = first_bytes(vfs)?;
+    ok(vfs.umount("/dev"), "umount /dev")?;
+    let unmounted = want_err(
+        vfs.stat("/dev/vblk0"),
+        Errno::ENOENT,
+        "vblk0 while unmounted",
+    );
+    ok(
+        vfs.mount(None, "/dev", "devfs", vfs::MountFlags::empty(), ""),
+        "mount devfs again",
+    )?;
+    unmounted?;
+    equal(first_bytes(vfs)?, before, "vblk0 after the remount")?;
+    ok(vfs.stat("/dev/console"), "stat /dev/console").map(|_| ())
 }
 
 fn decode_hex(text: &str) -> Option<Vec<u8>> {

@@ -113,6 +113,7 @@ pub fn run(env: &Env) -> (u32, u32) {
     runner.check("dev-urandom", || dev::urandom(vfs));
     runner.check("dev-console", || dev::console(vfs));
     runner.check("dev-vblk0", || dev::vblk0(vfs, env.cmdline));
+    runner.check("dev-remount", || dev::remount(vfs));
 
     runner.check("mount-umount-ramfs", || mounts::mount_umount(vfs));
     runner.check("umount-busy", || mounts::umount_busy(vfs));

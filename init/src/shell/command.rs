@@ -7,7 +7,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 use core::fmt::Write;
 
-use vfs::{DirEntry, Errno, Fd, OpenFlags, Vfs, VfsResult};
+use vfs::{Errno, Fd, OpenFlags, Stat, Vfs, VfsResult};
 
 use super::{Flow, Out, Shell, data, dirs, files, system};
 use crate::println;
@@ -22,10 +22,11 @@ commands:
   cat FILE...                   print files
   stat PATH...                  show attributes (of links themselves)
   mkdir [-p] DIR...             make directories
-  rm [-r] [-f] PATH...          remove files (and trees with -r)
+  rm [-r] [-f] PATH...          remove files (trees with -r, on one file system;
+                                / only with --no-preserve-root)
   mv SRC DST                    rename or move into a directory
   ln [-s] TARGET LINK           hard or symbolic link
-  cp SRC DST                    copy a file
+  cp [-r] SRC DST               copy a file (a tree with -r)
   echo [-n] WORD... [> FILE]    print words (> and >> redirect any command)
   touch FILE...                 create empty files
   df [PATH]                     filesystem space
@@ -50,10 +51,10 @@ pub(super) fn dispatch(sh: &Shell, args: &[&str], out: &mut Out) -> Flow {
         "cat" => files::cat(vfs, rest, out),
         "stat" => files::stat(vfs, rest, out),
         "mkdir" => dirs::mkdir(vfs, rest),
-        "rm" => files::rm(vfs, rest),
+        "rm" => files::rm(sh, rest),
         "mv" => files::mv(vfs, rest),
         "ln" => files::ln(vfs, rest),
-        "cp" => files::cp(vfs, rest),
+        "cp" => files::cp(sh, rest),
         "echo" => files::echo(rest, out),
         "touch" => files::touch(vfs, rest),
         "df" => system::df(vfs, rest, out),
@@ -152,32 +153,60 @@ pub(super) fn join(dir: &str, name: &str) -> String {
     }
 }
 
-pub(super) fn sorted_dir(vfs: &Vfs, path: &str) -> VfsResult<Vec<DirEntry>> {
-    let mut entries = vfs.read_dir(path)?;
-    entries.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(entries)
+/// Why a copy loop stopped before the end of its input.
+pub(super) enum CopyError {
+    /// Reading the source failed.
+    Read(Errno),
+    /// The sink refused the data (a full file system, a failed output).
+    Write(Errno),
 }
 
-/// Stream the file at `path` through `sink` in [`CHUNK`]-sized reads.
-pub(super) fn read_chunks(vfs: &Vfs, path: &str, mut sink: impl FnMut(&[u8])) -> VfsResult<u64> {
-    let fd = vfs.open(path, OpenFlags::O_RDONLY, 0)?;
-    let mut buf = vec![0u8; CHUNK];
-    let mut total = 0u64;
-    let result = loop {
-        match vfs.read(fd, &mut buf) {
-            Ok(0) => break Ok(total),
-            Ok(n) => match buf.get(..n) {
-                Some(chunk) => {
-                    sink(chunk);
-                    total += n as u64;
-                }
-                None => break Err(Errno::EIO),
-            },
-            Err(e) => break Err(e),
+impl CopyError {
+    pub(super) fn errno(&self) -> Errno {
+        match self {
+            CopyError::Read(e) | CopyError::Write(e) => *e,
         }
-    };
+    }
+}
+
+/// Stream the file at `path` through `sink` in [`CHUNK`]-sized reads,
+/// stopping at the first error of either side. Returns the bytes read.
+pub(super) fn read_chunks(
+    vfs: &Vfs,
+    path: &str,
+    sink: impl FnMut(&[u8]) -> VfsResult<()>,
+) -> Result<u64, CopyError> {
+    let fd = vfs
+        .open(path, OpenFlags::O_RDONLY, 0)
+        .map_err(CopyError::Read)?;
+    let result = stream_fd(vfs, fd, sink);
     let _ = vfs.close(fd);
     result
+}
+
+/// [`read_chunks`] on an open file, from its current offset.
+pub(super) fn stream_fd(
+    vfs: &Vfs,
+    fd: Fd,
+    mut sink: impl FnMut(&[u8]) -> VfsResult<()>,
+) -> Result<u64, CopyError> {
+    let mut buf = vec![0u8; CHUNK];
+    let mut total = 0u64;
+    loop {
+        let n = vfs.read(fd, &mut buf).map_err(CopyError::Read)?;
+        if n == 0 {
+            return Ok(total);
+        }
+        // A backend claiming more than the buffer is an I/O error, not a panic.
+        let chunk = buf.get(..n).ok_or(CopyError::Read(Errno::EIO))?;
+        sink(chunk).map_err(CopyError::Write)?;
+        total = total.saturating_add(n as u64);
+    }
+}
+
+/// Whether two stats name the same file (device and inode).
+pub(super) fn same_file(a: &Stat, b: &Stat) -> bool {
+    a.dev == b.dev && a.ino == b.ino
 }
 
 pub(super) fn parse_number(text: &str) -> Option<u64> {

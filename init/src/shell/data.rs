@@ -79,6 +79,10 @@ pub(super) fn hexdump(vfs: &Vfs, args: &[&str], out: &mut Out) -> CmdResult {
         }
         pos += n as u64;
         left -= n as u64;
+        if out.failed().is_some() {
+            // The shell reports the failed output.
+            break Err(Error::Reported);
+        }
     };
     let _ = vfs.close(fd);
     if pos > offset {
@@ -93,7 +97,11 @@ pub(super) fn crc32(vfs: &Vfs, args: &[&str], out: &mut Out) -> CmdResult {
     }
     for path in args {
         let mut hasher = crc32fast::Hasher::new();
-        let size = read_chunks(vfs, path, |data| hasher.update(data)).map_err(at(path))?;
+        let size = read_chunks(vfs, path, |data| {
+            hasher.update(data);
+            Ok(())
+        })
+        .map_err(|e| Error::Errno(path.to_string(), e.errno()))?;
         let _ = writeln!(out, "{:08x} {size} {path}", hasher.finalize());
     }
     Ok(())

@@ -1,14 +1,13 @@
 //! Commands on directories: `ls`, `mkdir`, `find`, `cd`, `pwd`.
 
 use alloc::format;
-use alloc::string::{String, ToString};
-use alloc::vec;
-use alloc::vec::Vec;
+use alloc::string::String;
 use core::fmt::Write;
 
-use vfs::{Errno, FileType, Stat, Vfs};
+use vfs::{DirEntry, Errno, FileType, Stat, Vfs};
 
-use super::command::{CmdResult, Error, at, flags, join, sorted_dir, usage};
+use super::command::{CmdResult, Error, at, flags, usage};
+use super::walk::{self, Order, Refusal, Step};
 use super::{Out, Shell};
 use crate::println;
 
@@ -41,13 +40,17 @@ fn long_line(vfs: &Vfs, path: &str, name: &str, st: &Stat, out: &mut Out) {
 pub(super) fn ls(sh: &Shell, args: &[&str], out: &mut Out) -> CmdResult {
     let vfs = sh.vfs;
     let (fl, mut paths) = flags(args, "lRa1")?;
-    let long = fl.contains(&'l');
-    let recursive = fl.contains(&'R');
-    let all = fl.contains(&'a');
     if paths.is_empty() {
         paths.push(".");
     }
-    let many = paths.len() > 1 || recursive;
+    let mut list = List {
+        sh,
+        out,
+        long: fl.contains(&'l'),
+        recursive: fl.contains(&'R'),
+        all: fl.contains(&'a'),
+        headers: paths.len() > 1 || fl.contains(&'R'),
+    };
     let mut failed = None;
     for path in paths {
         let st = match vfs.stat(path) {
@@ -59,53 +62,124 @@ pub(super) fn ls(sh: &Shell, args: &[&str], out: &mut Out) -> CmdResult {
             }
         };
         if FileType::from_mode(st.mode) != Some(FileType::Directory) {
-            if long {
+            if list.long {
                 let lst = vfs.lstat(path).unwrap_or(st);
-                long_line(vfs, path, path, &lst, out);
+                long_line(vfs, path, path, &lst, list.out);
             } else {
-                let _ = writeln!(out, "{path}");
+                let _ = writeln!(list.out, "{path}");
             }
-            continue;
+        } else {
+            walk::walk(vfs, path, st, Order::Sorted, false, &mut list);
         }
-        // Iterative walk so deep trees cannot overflow the kernel stack.
-        let mut pending = vec![path.to_string()];
-        while let Some(dir) = pending.pop() {
-            let entries = match sorted_dir(vfs, &dir) {
-                Ok(e) => e,
-                Err(e) => {
-                    println!(sh.platform, "ls: {dir}: {e}");
-                    continue;
-                }
-            };
-            if many {
-                let _ = writeln!(out, "{dir}:");
-            }
-            let mut subdirs = Vec::new();
-            for entry in &entries {
-                if !all && entry.name.starts_with('.') {
-                    continue;
-                }
-                let full = join(&dir, &entry.name);
-                if long {
-                    match vfs.lstat(&full) {
-                        Ok(st) => long_line(vfs, &full, &entry.name, &st, out),
-                        Err(e) => println!(sh.platform, "ls: {full}: {e}"),
-                    }
-                } else {
-                    let _ = writeln!(out, "{}", entry.name);
-                }
-                if recursive && entry.file_type == FileType::Directory {
-                    subdirs.push(full);
-                }
-            }
-            if many {
-                let _ = writeln!(out);
-            }
-            // Reverse so the stack pops them in name order.
-            pending.extend(subdirs.into_iter().rev());
+        if list.out.failed().is_some() {
+            return Err(Error::Reported);
         }
     }
     failed.map_or(Ok(()), Err)
+}
+
+/// `ls` as a walk: each directory's block is printed on entering it, from
+/// the sorted listing when the walk could keep one, else streamed in
+/// directory order (a 100,000-entry directory lists in constant memory).
+struct List<'s, 'o, 'p> {
+    sh: &'s Shell<'s>,
+    out: &'o mut Out<'p>,
+    long: bool,
+    recursive: bool,
+    all: bool,
+    /// `DIR:` before and a blank line after each block.
+    headers: bool,
+}
+
+impl List<'_, '_, '_> {
+    fn shown(&self, name: &str) -> bool {
+        self.all || !name.starts_with('.')
+    }
+
+    fn line(&mut self, dir: &str, name: &str) {
+        if !self.shown(name) {
+            return;
+        }
+        if self.long {
+            let mut full = String::from(dir);
+            walk::push_name(&mut full, name);
+            match self.sh.vfs.lstat(&full) {
+                Ok(st) => long_line(self.sh.vfs, &full, name, &st, self.out),
+                Err(e) => println!(self.sh.platform, "ls: {full}: {e}"),
+            }
+        } else {
+            let _ = writeln!(self.out, "{name}");
+        }
+    }
+}
+
+impl walk::Visitor for List<'_, '_, '_> {
+    fn enter(&mut self, path: &str, _st: &Stat, listing: Option<&[DirEntry]>) -> bool {
+        if self.headers {
+            let _ = writeln!(self.out, "{path}:");
+        }
+        match listing {
+            Some(entries) => {
+                for entry in entries {
+                    self.line(path, &entry.name);
+                }
+            }
+            None => {
+                println!(
+                    self.sh.platform,
+                    "ls: {path}: too many entries to sort in memory; listed in directory order"
+                );
+                let vfs = self.sh.vfs;
+                let result = vfs.read_dir_with(path, &mut |entry| {
+                    self.line(path, entry.name);
+                    self.out.failed().is_none()
+                });
+                if let Err(e) = result {
+                    println!(self.sh.platform, "ls: {path}: {e}");
+                }
+            }
+        }
+        if self.headers {
+            let _ = writeln!(self.out);
+        }
+        self.recursive
+    }
+
+    fn entry(&mut self, _path: &str, entry: &DirEntry) -> Step {
+        if entry.file_type == FileType::Directory && self.shown(&entry.name) {
+            Step::Descend
+        } else {
+            Step::Skip
+        }
+    }
+
+    fn refused(&mut self, path: &str, why: Refusal<'_>) {
+        refusal_line(self.sh, "ls", path, why);
+    }
+
+    fn error(&mut self, path: &str, e: Errno) {
+        println!(self.sh.platform, "ls: {path}: {e}");
+    }
+
+    fn stopped(&self) -> bool {
+        self.out.failed().is_some()
+    }
+}
+
+/// The one line for a directory a walk did not enter.
+pub(super) fn refusal_line(sh: &Shell, command: &str, path: &str, why: Refusal<'_>) {
+    match why {
+        Refusal::Loop { first } => {
+            println!(
+                sh.platform,
+                "{command}: {path}: directory loop (same as {first})"
+            )
+        }
+        Refusal::OtherFilesystem => println!(
+            sh.platform,
+            "{command}: {path}: on another file system (a mount point), skipped"
+        ),
+    }
 }
 
 pub(super) fn mkdir(vfs: &Vfs, args: &[&str]) -> CmdResult {
@@ -193,29 +267,69 @@ pub(super) fn find(sh: &Shell, args: &[&str], out: &mut Out) -> CmdResult {
         }
         i += 1;
     }
-    let root_type = vfs.lstat(root).map_err(at(root))?.file_type();
-    let matches = |path: &str, t: Option<FileType>| {
-        let base = path.rsplit('/').next().unwrap_or(path);
-        name.is_none_or(|n| glob(n.as_bytes(), base.as_bytes()))
-            && kind.is_none_or(|k| Some(k) == t)
+    let root_st = vfs.lstat(root).map_err(at(root))?;
+    let mut find = Find {
+        sh,
+        out,
+        name,
+        kind,
     };
-    let mut stack = vec![(root.to_string(), root_type)];
-    while let Some((path, t)) = stack.pop() {
-        if matches(&path, t) {
-            let _ = writeln!(out, "{path}");
-        }
-        if t == Some(FileType::Directory) {
-            match sorted_dir(vfs, &path) {
-                Ok(entries) => {
-                    for e in entries.into_iter().rev() {
-                        stack.push((join(&path, &e.name), Some(e.file_type)));
-                    }
-                }
-                Err(e) => println!(sh.platform, "find: {path}: {e}"),
-            }
-        }
+    find.report(root, root_st.file_type());
+    if root_st.file_type() == Some(FileType::Directory) {
+        walk::walk(vfs, root, root_st, Order::Directory, false, &mut find);
+    }
+    if find.out.failed().is_some() {
+        return Err(Error::Reported);
     }
     Ok(())
+}
+
+/// `find` as a walk: every path that matches is printed, in directory order.
+struct Find<'s, 'o, 'p, 'a> {
+    sh: &'s Shell<'s>,
+    out: &'o mut Out<'p>,
+    name: Option<&'a str>,
+    kind: Option<FileType>,
+}
+
+impl Find<'_, '_, '_, '_> {
+    fn report(&mut self, path: &str, t: Option<FileType>) {
+        let base = path.rsplit('/').next().unwrap_or(path);
+        if self
+            .name
+            .is_none_or(|n| glob(n.as_bytes(), base.as_bytes()))
+            && self.kind.is_none_or(|k| Some(k) == t)
+        {
+            let _ = writeln!(self.out, "{path}");
+        }
+    }
+}
+
+impl walk::Visitor for Find<'_, '_, '_, '_> {
+    fn enter(&mut self, _path: &str, _st: &Stat, _listing: Option<&[DirEntry]>) -> bool {
+        true
+    }
+
+    fn entry(&mut self, path: &str, entry: &DirEntry) -> Step {
+        self.report(path, Some(entry.file_type));
+        if entry.file_type == FileType::Directory {
+            Step::Descend
+        } else {
+            Step::Skip
+        }
+    }
+
+    fn refused(&mut self, path: &str, why: Refusal<'_>) {
+        refusal_line(self.sh, "find", path, why);
+    }
+
+    fn error(&mut self, path: &str, e: Errno) {
+        println!(self.sh.platform, "find: {path}: {e}");
+    }
+
+    fn stopped(&self) -> bool {
+        self.out.failed().is_some()
+    }
 }
 
 pub(super) fn cd(vfs: &Vfs, args: &[&str]) -> CmdResult {

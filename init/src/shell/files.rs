@@ -1,20 +1,40 @@
-//! Commands on files: `cat`, `stat`, `rm`, `mv`, `ln`, `cp`, `echo`, `touch`.
+//! Commands on files: `cat`, `stat`, `rm`, `mv`, `ln`, `cp`, `echo`, `touch`
+//! (the recursive forms of `rm` and `cp` walk in `tree`).
 
+use alloc::format;
 use alloc::string::{String, ToString};
-use alloc::vec;
+use alloc::vec::Vec;
 use core::fmt::Write;
 
-use vfs::{Errno, FileType, OpenFlags, Vfs, VfsResult};
+use vfs::{Errno, FileType, OpenFlags, Vfs};
 
-use super::Out;
-use super::command::{CmdResult, Error, at, flags, join, read_chunks, usage, write_all};
+use super::command::{CmdResult, CopyError, Error, at, flags, join, same_file, stream_fd, usage};
+use super::tree::{CopyTree, Remove, copy_file};
+use super::walk::{self, Order};
+use super::{Out, Shell};
+use crate::println;
 
 pub(super) fn cat(vfs: &Vfs, args: &[&str], out: &mut Out) -> CmdResult {
     if args.is_empty() {
         return Err(usage("cat FILE..."));
     }
+    // As GNU cat: reading the file being written would never end.
+    let output = out.fd().and_then(|fd| vfs.fstat(fd).ok());
     for path in args {
-        read_chunks(vfs, path, |data| out.bytes(data)).map_err(at(path))?;
+        let fd = vfs.open(path, OpenFlags::O_RDONLY, 0).map_err(at(path))?;
+        let input = vfs.fstat(fd);
+        let result = match (&input, &output) {
+            (Ok(a), Some(b)) if same_file(a, b) && a.file_type() == Some(FileType::Regular) => {
+                Err(Error::Usage(format!("{path}: input file is output file")))
+            }
+            _ => stream_fd(vfs, fd, |data| out.bytes(data)).map_err(|e| match e {
+                CopyError::Read(e) => Error::Errno(path.to_string(), e),
+                // The shell reports a failed output once, naming its file.
+                CopyError::Write(_) => Error::Reported,
+            }),
+        };
+        let _ = vfs.close(fd);
+        result.map(|_| ())?;
     }
     Ok(())
 }
@@ -76,53 +96,75 @@ pub(super) fn stat(vfs: &Vfs, args: &[&str], out: &mut Out) -> CmdResult {
     Ok(())
 }
 
-fn remove_tree(vfs: &Vfs, root: &str) -> VfsResult<()> {
-    // Post-order without recursion: directories are pushed back after their
-    // children and removed once empty.
-    let mut stack = vec![(root.to_string(), false)];
-    while let Some((path, visited)) = stack.pop() {
-        let st = vfs.lstat(&path)?;
-        if st.file_type() != Some(FileType::Directory) {
-            vfs.unlink(&path)?;
-        } else if visited {
-            vfs.rmdir(&path)?;
-        } else {
-            let entries = vfs.read_dir(&path)?;
-            stack.push((path.clone(), true));
-            for e in entries {
-                stack.push((join(&path, &e.name), false));
-            }
-        }
-    }
-    Ok(())
+/// Whether `path` ends in a `.` or `..` component (`/tmp/..`, `a/./`).
+fn ends_in_dot(path: &str) -> bool {
+    let last = path.trim_end_matches('/').rsplit('/').next().unwrap_or("");
+    matches!(last, "." | "..")
 }
 
-pub(super) fn rm(vfs: &Vfs, args: &[&str]) -> CmdResult {
-    let (fl, paths) = flags(args, "rRf")?;
+/// Whether `path` names the root directory (by device and inode, so `//`
+/// and `/tmp/../` count).
+fn is_root(vfs: &Vfs, path: &str) -> bool {
+    match (vfs.stat(path), vfs.stat("/")) {
+        (Ok(a), Ok(b)) => same_file(&a, &b),
+        _ => false,
+    }
+}
+
+pub(super) fn rm(sh: &Shell, args: &[&str]) -> CmdResult {
+    const USAGE: &str = "rm [-r] [-f] [--no-preserve-root] PATH...";
+    let vfs = sh.vfs;
+    let mut preserve_root = true;
+    let mut short = Vec::new();
+    for &a in args {
+        match a {
+            "--no-preserve-root" => preserve_root = false,
+            "--preserve-root" => preserve_root = true,
+            a => short.push(a),
+        }
+    }
+    let (fl, paths) = flags(&short, "rRf")?;
     if paths.is_empty() {
-        return Err(usage("rm [-r] [-f] PATH..."));
+        return Err(usage(USAGE));
     }
     let recursive = fl.contains(&'r') || fl.contains(&'R');
     let force = fl.contains(&'f');
+    let mut failed = None;
     for path in paths {
+        // GNU rm's two refusals, checked before anything is removed.
+        if ends_in_dot(path) {
+            println!(sh.platform, "rm: {path}: refusing to remove '.' or '..'");
+            failed = Some(Error::Reported);
+            continue;
+        }
+        if recursive && preserve_root && is_root(vfs, path) {
+            println!(
+                sh.platform,
+                "rm: {path}: refusing to remove / recursively (use --no-preserve-root)"
+            );
+            failed = Some(Error::Reported);
+            continue;
+        }
         let result = match vfs.lstat(path) {
             Ok(st) if st.file_type() == Some(FileType::Directory) => {
                 if recursive {
-                    remove_tree(vfs, path)
+                    let mut remove = Remove::new(sh);
+                    walk::walk(vfs, path, st, Order::Directory, true, &mut remove);
+                    remove.error.map_or(Ok(()), Err)
                 } else {
-                    Err(Errno::EISDIR)
+                    Err(Error::Errno(path.to_string(), Errno::EISDIR))
                 }
             }
-            Ok(_) => vfs.unlink(path),
-            Err(e) => Err(e),
+            Ok(_) => vfs.unlink(path).map_err(at(path)),
+            Err(e) => Err(Error::Errno(path.to_string(), e)),
         };
         match result {
             Ok(()) => {}
-            Err(Errno::ENOENT) if force => {}
-            Err(e) => return Err(Error::Errno(path.to_string(), e)),
+            Err(Error::Errno(p, Errno::ENOENT)) if force && p == path => {}
+            Err(e) => return Err(e),
         }
     }
-    Ok(())
+    failed.map_or(Ok(()), Err)
 }
 
 /// `dst`, or `dst/basename(src)` when `dst` is an existing directory.
@@ -158,28 +200,24 @@ pub(super) fn ln(vfs: &Vfs, args: &[&str]) -> CmdResult {
     }
 }
 
-pub(super) fn cp(vfs: &Vfs, args: &[&str]) -> CmdResult {
-    let [src, dst] = args else {
-        return Err(usage("cp SRC DST"));
+pub(super) fn cp(sh: &Shell, args: &[&str]) -> CmdResult {
+    const USAGE: &str = "cp [-r] SRC DST";
+    let vfs = sh.vfs;
+    let (fl, operands) = flags(args, "rR")?;
+    let [src, dst] = operands[..] else {
+        return Err(usage(USAGE));
     };
     let target = destination(vfs, src, dst);
-    let mode = vfs.stat(src).map_err(at(src))?.mode & 0o777;
-    let out = vfs
-        .open(
-            &target,
-            OpenFlags::O_WRONLY | OpenFlags::O_CREAT | OpenFlags::O_TRUNC,
-            mode,
-        )
-        .map_err(at(&target))?;
-    let mut write_error = None;
-    let read = read_chunks(vfs, src, |data| {
-        if write_error.is_none() {
-            write_error = write_all(vfs, out, data).err();
-        }
-    });
-    let _ = vfs.close(out);
-    read.map_err(at(src))?;
-    write_error.map_or(Ok(()), |e| Err(Error::Errno(target, e)))
+    let st = vfs.stat(src).map_err(at(src))?;
+    if st.file_type() != Some(FileType::Directory) {
+        return copy_file(vfs, src, &target, st.mode & 0o7777);
+    }
+    if !fl.contains(&'r') && !fl.contains(&'R') {
+        return Err(Error::Usage(format!("{src}: is a directory (use cp -r)")));
+    }
+    let mut copy = CopyTree::new(sh, src, &target);
+    walk::walk(vfs, src, st, Order::Directory, false, &mut copy);
+    copy.error.map_or(Ok(()), Err)
 }
 
 pub(super) fn echo(args: &[&str], out: &mut Out) -> CmdResult {

@@ -6,8 +6,13 @@
 //! |---|---|
 //! | `files` | `cat`, `stat`, `rm`, `mv`, `ln`, `cp`, `echo`, `touch` |
 //! | `dirs` | `ls`, `mkdir`, `find`, `cd`, `pwd` |
+//! | `tree` | `rm -r`, `cp -r` and the file copy loop |
 //! | `system` | `df`, `mount`, `umount`, `sync`, `uptime`, `help`, `debug-*` |
 //! | `data` | `hexdump`, `crc32`, `readspeed` |
+//!
+//! What they share: `walk` (the recursive walk with loop detection and
+//! memory bounded by depth) and `out` (a command's output, the console or a
+//! streamed redirection that stops the command at its first write error).
 //!
 //! Errors print the errno name, e.g.
 //! `cat: /nope: ENOENT (No such file or directory)`.
@@ -16,39 +21,21 @@ mod command;
 mod data;
 mod dirs;
 mod files;
+mod out;
 pub mod parse;
 mod system;
+mod tree;
+mod walk;
 
 use alloc::string::String;
 use alloc::vec::Vec;
-use core::fmt;
 
-use vfs::{OpenFlags, Vfs};
+use vfs::Vfs;
 
 use crate::platform::read_byte;
 use crate::{Platform, print, println};
 
-/// Where a command's output goes: the console, or a buffer for `> file`.
-pub enum Out<'a> {
-    Console(&'a dyn Platform),
-    Buffer(Vec<u8>),
-}
-
-impl Out<'_> {
-    pub fn bytes(&mut self, data: &[u8]) {
-        match self {
-            Out::Console(platform) => platform.console_write(data),
-            Out::Buffer(b) => b.extend_from_slice(data),
-        }
-    }
-}
-
-impl fmt::Write for Out<'_> {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        self.bytes(s.as_bytes());
-        Ok(())
-    }
-}
+pub use out::{OUT_BUFFER, Out};
 
 /// What the caller should do after a command.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -83,34 +70,23 @@ impl<'a> Shell<'a> {
     }
 
     fn run_one(&self, cmd: &parse::Command) -> Flow {
-        let mut out = match cmd.redirect {
-            Some(_) => Out::Buffer(Vec::new()),
-            None => Out::Console(self.platform),
-        };
         let args: Vec<&str> = cmd.args.iter().map(String::as_str).collect();
+        let name = args.first().copied().unwrap_or("");
+        // As sh: the target is opened (created, truncated) before the
+        // command runs, and a target that cannot be opened skips it.
+        let mut out = match &cmd.redirect {
+            None => Out::Console(self.platform),
+            Some(r) => match Out::file(self.vfs, &r.path, r.append) {
+                Ok(out) => out,
+                Err(e) => {
+                    println!(self.platform, "{name}: {}: {e}", r.path);
+                    return Flow::Continue;
+                }
+            },
+        };
         let flow = command::dispatch(self, &args, &mut out);
-        if let (Some(redirect), Out::Buffer(data)) = (&cmd.redirect, out) {
-            let mut flags = OpenFlags::O_WRONLY | OpenFlags::O_CREAT;
-            flags |= if redirect.append {
-                OpenFlags::O_APPEND
-            } else {
-                OpenFlags::O_TRUNC
-            };
-            let vfs = self.vfs;
-            let result = vfs.open(&redirect.path, flags, 0o644).and_then(|fd| {
-                let written = command::write_all(vfs, fd, &data);
-                let closed = vfs.close(fd);
-                written.and(closed)
-            });
-            if let Err(e) = result {
-                println!(
-                    self.platform,
-                    "{}: {}: {}",
-                    args.first().copied().unwrap_or(""),
-                    redirect.path,
-                    e
-                );
-            }
+        if let (Some(r), Err(e)) = (&cmd.redirect, out.finish()) {
+            println!(self.platform, "{name}: {}: {e}", r.path);
         }
         flow
     }

@@ -6,5 +6,6 @@ mod boot;
 mod no_panic;
 mod overlay;
 pub(crate) mod platform;
+mod robust;
 mod shell;
 mod verity;
