@@ -19,7 +19,11 @@ fuzz_target!(|data: &[u8]| {
     if let Some(table) = &config.fstab {
         assert!(table.iter().any(|e| e.target == "/"), "{line:?}");
         for entry in table {
-            assert!(entry.target.starts_with('/'), "{line:?}");
+            // An absolute path, or `@name` for a hidden mount (a layer).
+            assert!(
+                entry.target.starts_with('/') || entry.target.starts_with('@'),
+                "{line:?}"
+            );
             assert!(!entry.fs_type.is_empty(), "{line:?}");
         }
     }
