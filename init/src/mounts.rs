@@ -34,19 +34,26 @@ use drivers::verity::{Digest, VerityDevice};
 use fs_devfs::{DevFs, DevFsType};
 use vfs::{Errno, MountFlags, MountSource, Vfs};
 
-use crate::Platform;
+use crate::fstab::source_is_tag;
 use crate::fstab::{MountEntry, parse_etc_fstab_bytes};
 use crate::verity;
 use crate::{EXIT_BAD_CMDLINE, EXIT_NO_ROOT_DISK, EXIT_ROOT_MOUNT_FAILED, EXIT_ROOT_VERIFY_FAILED};
+use crate::{Platform, Share};
 
 /// Register every filesystem type the kernel offers; `devfs` is the kernel's
 /// own instance (with the probed disks and the console) at every mount.
-pub fn register_types(vfs: &Vfs, devfs: &Arc<DevFs>) {
-    let types: [Arc<dyn vfs::FsType>; 4] = [
+/// `shares` are the virtio-fs devices the platform found, mounted by tag.
+pub fn register_types(vfs: &Vfs, devfs: &Arc<DevFs>, shares: &[Share]) {
+    let devices = shares
+        .iter()
+        .map(|s| (s.tag.clone(), s.transport.clone()))
+        .collect();
+    let types: [Arc<dyn vfs::FsType>; 5] = [
         Arc::new(fs_rofs::RofsType),
         Arc::new(fs_ramfs::RamFsType),
         Arc::new(DevFsType::Shared(devfs.clone())),
         Arc::new(fs_overlay::OverlayType),
+        Arc::new(fs_virtiofs::VirtioFsType::new(devices)),
     ];
     for fs_type in types {
         if let Err(e) = vfs.register(fs_type.clone()) {
@@ -108,6 +115,16 @@ fn source_of(
         }
         return Ok((MountSource::None, None));
     };
+    if source_is_tag(&entry.fs_type) {
+        // The type finds its device by tag and names an unknown one.
+        if root.is_some() {
+            return Err(Failure::Errno(
+                Errno::EINVAL,
+                "roothash= needs a block device source".to_string(),
+            ));
+        }
+        return Ok((MountSource::Named(path.to_string()), None));
+    }
     let name = path.strip_prefix("/dev/").unwrap_or(path);
     let disk = env
         .disks

@@ -42,7 +42,7 @@ pub struct Mounted {
 /// failure is fatal.
 pub fn mount_all(platform: &dyn Platform, boot: &Boot) -> Result<Mounted, Fatal> {
     let vfs = Vfs::new(platform.clock());
-    mounts::register_types(&vfs, boot.devfs);
+    mounts::register_types(&vfs, boot.devfs, &platform.shares());
     let default: Vec<MountEntry>;
     let table = match &boot.config.fstab {
         Some(table) => table.as_slice(),

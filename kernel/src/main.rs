@@ -137,6 +137,7 @@ extern "C" fn kernel_main(start_info: u64) -> ! {
     // Devices.
     let probe_start = time::now_ns();
     let virtio_disks = probe_disks();
+    let shares = probe_shares();
     let probe_ns = time::now_ns() - probe_start;
     let disks: Vec<Disk> = virtio_disks
         .iter()
@@ -161,6 +162,7 @@ extern "C" fn kernel_main(start_info: u64) -> ! {
     let platform = KernelPlatform {
         heap_bytes,
         virtio_disks,
+        shares,
     };
     let boot = init::Boot {
         cmdline,
@@ -202,6 +204,46 @@ fn probe_disks() -> Vec<Arc<VirtioBlk>> {
         log::warn!("no virtio-blk disk found");
     }
     found.into_iter().map(Arc::new).collect()
+}
+
+/// How long a virtio-fs request may wait for the daemon's reply before the
+/// device is given up on (every request then fails with EIO). Generous: a
+/// 1 MiB WRITE under TCG on a loaded host takes well under a second.
+const SHARE_TIMEOUT_NS: u64 = 20_000_000_000;
+
+/// Find the virtio-fs devices (PCI first, then virtio-mmio, as the disks).
+fn probe_shares() -> Vec<platform::ShareDevice> {
+    use drivers::virtio_fs::WaitLimit;
+    let wait = WaitLimit::Clock {
+        now_ns: time::now_ns,
+        timeout_ns: SHARE_TIMEOUT_NS,
+    };
+    let mut found = Vec::new();
+    // SAFETY: as in `probe_disks`: the window is identity-mapped uncached PCI
+    // space; BARs the disk probe placed are already assigned there, so this
+    // second scan places new ones above them.
+    if let Some(mut bus) = unsafe { drivers::pci::PciBus::scan(PCI_BAR_WINDOW.0, PCI_BAR_WINDOW.1) }
+    {
+        for (location, device) in drivers::virtio_fs::probe_pci(&mut bus, wait) {
+            found.push((location, platform::ShareDevice::Pci(Arc::new(device))));
+        }
+    }
+    // SAFETY: as in `probe_disks`; virtio-fs slots are not virtio-blk, so
+    // the disk probe left them alone.
+    let mmio = unsafe {
+        drivers::virtio_fs::probe_mmio(MMIO_BASE, drivers::virtio::MMIO_SLOT_SIZE, MMIO_SLOTS, wait)
+    };
+    for (location, device) in mmio {
+        found.push((location, platform::ShareDevice::Mmio(Arc::new(device))));
+    }
+    for (location, share) in &found {
+        log::info!(
+            "virtio-fs '{}' at {location}, {} request queue(s)",
+            share.tag(),
+            share.num_request_queues()
+        );
+    }
+    found.into_iter().map(|(_, share)| share).collect()
 }
 
 #[panic_handler]
