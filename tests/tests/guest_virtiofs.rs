@@ -1,0 +1,223 @@
+//! virtio-fs under QEMU: a host directory served by QEMU's virtiofsd,
+//! mounted in the guest, changed by the in-guest `virtiofs` suite, then
+//! checked here.
+//!
+//! Each boot: a temporary directory with `share/host.bin` (seeded bytes
+//! the guest checks against `selftest.share=SIZE:CRC`), virtiofsd on it
+//! (`-o cache=none`; if it cannot start the test fails with the reason), a
+//! small root image with `/mnt` and an `/etc/fstab` line
+//! `share /mnt virtiofs rw 0 0`, and `test selftest.only=virtiofs`.
+//! - microvm (`vhost-user-fs-device`): the share comes from `/etc/fstab`;
+//!   the command line's table also names a tag no device has, which must
+//!   give one error line naming it and leave the boot going.
+//! - q35 (`vhost-user-fs-pci`): the share comes from the command line
+//!   (`vfs.fstab=share:/mnt:virtiofs:rw`), so the `/etc/fstab` line is
+//!   skipped as already mounted.
+//!
+//! Afterwards the share must hold exactly `host.bin` (unchanged) and the
+//! `guest/` tree the suite documents (`init::selftest::virtiofs`), with
+//! the right bytes.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use init::selftest::virtiofs::{DATA_LEN, TRUNC_LEN, pattern_byte};
+use tests::guest_image;
+use tests::guest_verity::fstab_root;
+use tests::qemu::{self, Boot, Machine, Outcome, status};
+use tests::virtiofsd::Virtiofsd;
+
+const HOST_FILE_LEN: usize = 777_777;
+
+const SUITE: [&str; 9] = [
+    "virtiofs-host-file",
+    "virtiofs-create-write-read",
+    "virtiofs-rename",
+    "virtiofs-unlink",
+    "virtiofs-truncate",
+    "virtiofs-mkdir-rmdir",
+    "virtiofs-symlink",
+    "virtiofs-stat",
+    "virtiofs-readdir",
+];
+
+const BASE_TABLE: &str =
+    "vfs.fstab=vblk0:/:rofs vfs.fstab=none:/dev:devfs vfs.fstab=none:/tmp:ramfs::size=16M";
+
+fn pattern(len: usize) -> Vec<u8> {
+    (0..len).map(pattern_byte).collect()
+}
+
+/// What a path in the share is, for the exact comparison.
+#[derive(Debug, PartialEq, Eq)]
+enum Node {
+    File(Vec<u8>),
+    Dir,
+    Link(PathBuf),
+}
+
+fn tree(root: &Path) -> BTreeMap<String, Node> {
+    let mut out = BTreeMap::new();
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in fs::read_dir(&dir).expect("read share dir") {
+            let path = entry.expect("entry").path();
+            let rel = path
+                .strip_prefix(root)
+                .expect("under root")
+                .display()
+                .to_string();
+            let meta = fs::symlink_metadata(&path).expect("lstat");
+            let node = if meta.file_type().is_symlink() {
+                Node::Link(fs::read_link(&path).expect("readlink"))
+            } else if meta.is_dir() {
+                pending.push(path.clone());
+                Node::Dir
+            } else {
+                Node::File(fs::read(&path).expect("read"))
+            };
+            out.insert(rel, node);
+        }
+    }
+    out
+}
+
+fn expected_tree(host: &[u8]) -> BTreeMap<String, Node> {
+    let mut want = BTreeMap::new();
+    want.insert("host.bin".into(), Node::File(host.to_vec()));
+    want.insert("guest".into(), Node::Dir);
+    want.insert("guest/data.bin".into(), Node::File(pattern(DATA_LEN)));
+    want.insert("guest/b.txt".into(), Node::File(b"renamed\n".to_vec()));
+    want.insert(
+        "guest/trunc.bin".into(),
+        Node::File(pattern(TRUNC_LEN as usize)),
+    );
+    want.insert("guest/d1".into(), Node::Dir);
+    want.insert("guest/link".into(), Node::Link(PathBuf::from("data.bin")));
+    want
+}
+
+fn describe_diff(got: &BTreeMap<String, Node>, want: &BTreeMap<String, Node>) -> String {
+    let mut lines = Vec::new();
+    for (path, node) in want {
+        match got.get(path) {
+            None => lines.push(format!("missing: {path}")),
+            Some(g) if g != node => lines.push(format!("differs: {path}")),
+            _ => {}
+        }
+    }
+    for path in got.keys().filter(|p| !want.contains_key(*p)) {
+        lines.push(format!("unexpected: {path}"));
+    }
+    lines.join("; ")
+}
+
+fn share_boot(machine: Machine) {
+    qemu::check_qemu().unwrap_or_else(|e| panic!("{e}"));
+    let kernel = qemu::build_kernel().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let share = dir.path().join("share");
+    fs::create_dir(&share).expect("mkdir share");
+    let host = guest_image::content(0x05ee_d0f5, HOST_FILE_LEN);
+    fs::write(share.join("host.bin"), &host).expect("write host.bin");
+    let image = dir.path().join("root.img");
+    fstab_root(&image, &["/mnt"], "share /mnt virtiofs rw 0 0\n").expect("root image");
+
+    let socket = dir.path().join("vfs.sock");
+    let mut daemon = Virtiofsd::start(&share, &socket)
+        .unwrap_or_else(|e| panic!("virtiofsd cannot start, so virtio-fs is untested: {e}"));
+
+    let fstab = match machine {
+        Machine::Microvm => format!("{BASE_TABLE} vfs.fstab=nosuch:/mnt:virtiofs"),
+        Machine::Q35 => format!("{BASE_TABLE} vfs.fstab=share:/mnt:virtiofs:rw"),
+    };
+    let cmdline = format!(
+        "test selftest.only=virtiofs selftest.share={HOST_FILE_LEN}:{:08x} {fstab}",
+        crc32fast::hash(&host)
+    );
+    let mut spec = Boot::new(
+        &format!("virtiofs-{}", machine.name()),
+        machine,
+        &kernel,
+        Some(&image),
+        &cmdline,
+    );
+    spec.shares = vec![("share".to_string(), daemon.socket().to_path_buf())];
+    spec.timeout = Duration::from_secs(300);
+    let outcome: Outcome = qemu::boot(&spec).unwrap_or_else(|e| panic!("{}: {e}", spec.name));
+    let context = format!(
+        "{}: {}; virtiofsd said: {}",
+        spec.name,
+        outcome.describe(),
+        daemon.output().trim()
+    );
+    let stopped = daemon.stop();
+
+    assert!(!outcome.timed_out, "{context}");
+    let failures: Vec<&str> = outcome
+        .output
+        .lines()
+        .filter(|l| l.starts_with("FAIL"))
+        .collect();
+    assert!(failures.is_empty(), "{context}: {failures:?}");
+    for name in SUITE {
+        assert!(
+            outcome.output.lines().any(|l| l == format!("PASS {name}")),
+            "{context}: no PASS {name}"
+        );
+    }
+    assert_eq!(
+        qemu::parse_summary(&outcome.output),
+        Some((SUITE.len() as u32, 0)),
+        "{context}"
+    );
+    assert_eq!(outcome.status, Some(status::SUCCESS), "{context}");
+    match machine {
+        Machine::Microvm => {
+            let errors: Vec<&str> = outcome
+                .output
+                .lines()
+                .filter(|l| l.contains("nosuch"))
+                .filter(|l| l.contains("ERROR"))
+                .collect();
+            assert_eq!(errors.len(), 1, "{context}: {errors:?}");
+            assert!(
+                errors[0].contains("no device with tag 'nosuch' (devices: share)"),
+                "{context}: {}",
+                errors[0]
+            );
+            assert!(
+                outcome
+                    .output
+                    .contains("mounted share on /mnt type virtiofs (rw) (from /etc/fstab)"),
+                "{context}"
+            );
+        }
+        Machine::Q35 => assert!(
+            outcome
+                .output
+                .contains("mounted share on /mnt type virtiofs (rw)\n"),
+            "{context}"
+        ),
+    }
+
+    let got = tree(&share);
+    let want = expected_tree(&host);
+    assert!(got == want, "{context}: {}", describe_diff(&got, &want));
+    assert!(
+        stopped.is_some(),
+        "{context}: virtiofsd kept running after QEMU exited"
+    );
+}
+
+#[test]
+fn qemu_virtiofs_suite_on_microvm() {
+    share_boot(Machine::Microvm);
+}
+
+#[test]
+fn qemu_virtiofs_suite_on_q35() {
+    share_boot(Machine::Q35);
+}
