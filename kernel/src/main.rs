@@ -137,7 +137,7 @@ extern "C" fn kernel_main(start_info: u64) -> ! {
     // Devices.
     let probe_start = time::now_ns();
     let virtio_disks = probe_disks();
-    let shares = probe_shares();
+    let shares = probe_shares(config.share_timeout_s);
     let probe_ns = time::now_ns() - probe_start;
     let disks: Vec<Disk> = virtio_disks
         .iter()
@@ -206,17 +206,14 @@ fn probe_disks() -> Vec<Arc<VirtioBlk>> {
     found.into_iter().map(Arc::new).collect()
 }
 
-/// How long a virtio-fs request may wait for the daemon's reply before the
-/// device is given up on (every request then fails with EIO). Generous: a
-/// 1 MiB WRITE under TCG on a loaded host takes well under a second.
-const SHARE_TIMEOUT_NS: u64 = 20_000_000_000;
-
 /// Find the virtio-fs devices (PCI first, then virtio-mmio, as the disks).
-fn probe_shares() -> Vec<platform::ShareDevice> {
+/// A request waits at most `timeout_s` on the kernel clock for its reply;
+/// then the device is given up on and every request fails with EIO.
+fn probe_shares(timeout_s: u32) -> Vec<platform::ShareDevice> {
     use drivers::virtio_fs::WaitLimit;
     let wait = WaitLimit::Clock {
         now_ns: time::now_ns,
-        timeout_ns: SHARE_TIMEOUT_NS,
+        timeout_ns: u64::from(timeout_s) * 1_000_000_000,
     };
     let mut found = Vec::new();
     // SAFETY: as in `probe_disks`: the window is identity-mapped uncached PCI

@@ -96,6 +96,10 @@ pub struct Boot {
     /// vhost-user needs, and microvm's virtio-mmio is modern (virtiofsd
     /// refuses legacy devices).
     pub shares: Vec<(String, PathBuf)>,
+    /// Keep microvm's virtio-mmio legacy even with shares: virtiofsd then
+    /// exits during device setup, leaving a device nothing answers (the
+    /// vanished-daemon test).
+    pub legacy_mmio: bool,
 }
 
 impl Boot {
@@ -118,6 +122,7 @@ impl Boot {
             timeout: Duration::from_secs(120),
             stream: true,
             shares: Vec::new(),
+            legacy_mmio: false,
         }
     }
 
@@ -173,8 +178,10 @@ impl Boot {
         let device = match self.machine {
             Machine::Q35 => "vhost-user-fs-pci",
             Machine::Microvm => {
-                args.push("-global".to_string());
-                args.push("virtio-mmio.force-legacy=false".to_string());
+                if !self.legacy_mmio {
+                    args.push("-global".to_string());
+                    args.push("virtio-mmio.force-legacy=false".to_string());
+                }
                 "vhost-user-fs-device"
             }
         };

@@ -14,6 +14,11 @@
 //!   (`vfs.fstab=share:/mnt:virtiofs:rw`), so the `/etc/fstab` line is
 //!   skipped as already mounted.
 //!
+//! - vanished daemon (microvm, legacy virtio-mmio, which virtiofsd refuses
+//!   and exits on during device setup): the boot's mount of the share
+//!   waits `virtiofs.timeout=2` seconds, fails with EIO, and the boot goes
+//!   on; a later mount fails at once, and the VM powers off normally.
+//!
 //! Afterwards the share must hold exactly `host.bin` (unchanged) and the
 //! `guest/` tree the suite documents (`init::selftest::virtiofs`), with
 //! the right bytes.
@@ -220,4 +225,60 @@ fn qemu_virtiofs_suite_on_microvm() {
 #[test]
 fn qemu_virtiofs_suite_on_q35() {
     share_boot(Machine::Q35);
+}
+
+#[test]
+fn qemu_virtiofs_vanished_daemon_gives_eio_not_a_hang() {
+    qemu::check_qemu().unwrap_or_else(|e| panic!("{e}"));
+    let kernel = qemu::build_kernel().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let share = dir.path().join("share");
+    fs::create_dir(&share).expect("mkdir share");
+    let image = dir.path().join("root.img");
+    fstab_root(&image, &["/mnt"], "share /mnt virtiofs rw 0 0\n").expect("root image");
+    let daemon = Virtiofsd::start(&share, &dir.path().join("vfs.sock"))
+        .unwrap_or_else(|e| panic!("virtiofsd cannot start, so virtio-fs is untested: {e}"));
+    let cmdline = "virtiofs.timeout=2 \
+                   run=\"mount;mkdir /tmp/s;mount -t virtiofs share /tmp/s;uptime;echo run-done\"";
+    let mut spec = Boot::new(
+        "virtiofs-vanished",
+        Machine::Microvm,
+        &kernel,
+        Some(&image),
+        cmdline,
+    );
+    spec.shares = vec![("share".to_string(), daemon.socket().to_path_buf())];
+    spec.legacy_mmio = true;
+    spec.timeout = Duration::from_secs(120);
+    let outcome = qemu::boot(&spec).unwrap_or_else(|e| panic!("{}: {e}", spec.name));
+    let context = format!("{}: {}", spec.name, outcome.describe());
+    assert!(!outcome.timed_out, "{context}: the guest hung");
+    let out = &outcome.output;
+    assert!(
+        out.contains("cannot mount share on /mnt type virtiofs (rw) (from /etc/fstab): EIO"),
+        "{context}"
+    );
+    assert!(
+        out.contains("virtio-fs: no reply from the device"),
+        "{context}"
+    );
+    assert!(out.contains("mount: /tmp/s: EIO"), "{context}");
+    assert!(
+        !out.lines().any(|l| l.starts_with("share on ")),
+        "{context}: a mount of the share is listed"
+    );
+    assert!(out.contains("run-done"), "{context}");
+    // The one wait was bounded by the 2 s timeout: the script ran by about
+    // 2 s of guest time plus boot, far below two waits.
+    let up = out
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("up ")?
+                .strip_suffix(" s")?
+                .parse::<f64>()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("{context}: no uptime line"));
+    assert!((2.0..4.0).contains(&up), "{context}: uptime {up} s");
+    assert_eq!(outcome.status, Some(status::SUCCESS), "{context}");
 }
