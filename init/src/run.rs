@@ -118,6 +118,7 @@ pub fn run(platform: &dyn Platform, boot: &Boot) -> u32 {
                 boot_ns,
                 mount_ns: mounted.root_mount_ns,
                 big_file: &boot.config.bench_file,
+                cmdline: boot.cmdline,
             });
             EXIT_SUCCESS
         }
