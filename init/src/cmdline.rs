@@ -15,6 +15,7 @@
 //! | `vfs.fstab=dev:path:fs[:flags[:opts]]` | a mount; repeat the word (or separate entries with `;`) for more. Any given replaces the default table. `fstab=` is an alias |
 //! | `rofs.roothash=HEX` | verify the root entry's disk against this dm-verity root hash: short for its `roothash=HEX` option ([`crate::verity`]) |
 //! | `root=overlay`, `root.size=SIZE` | a writable `/`: an overlay over the root entry's filesystem, changes in a ramfs of SIZE (default half the heap) ([`crate::overlay_root`]) |
+//! | `root=virtiofs:TAG` | `/` is the virtio-fs share of that tag, writable; `/dev` and `/tmp` still mounted ([`crate::overlay_root`]) |
 //! | `virtiofs.timeout=SECONDS` | how long a virtio-fs request waits for the host's daemon (default 20, 1 to 3600); then the device is given up on and requests fail with EIO |
 //! | `selftest.*`, `bench.*` | left to the suites, which see the whole line |
 //!

@@ -56,16 +56,20 @@ pub fn source_is_tag(fs_type: &str) -> bool {
     fs_type == "virtiofs"
 }
 
-/// A device tag as the source word: non-empty, at most 36 bytes (the
-/// virtio-fs config field), no `/`, `:`, whitespace or control characters.
-fn tag_source(tag: &str) -> Result<Option<String>, String> {
+/// A device tag: non-empty, at most 36 bytes (the virtio-fs config
+/// field), not `none`, no `/`, `:`, whitespace or control characters.
+pub fn check_tag(tag: &str) -> Result<String, String> {
     let valid = |c: char| !(c == '/' || c == ':' || c.is_whitespace() || c.is_control());
     if tag.is_empty() || tag == "none" || tag.len() > 36 || !tag.chars().all(valid) {
         return Err(format!(
             "bad device tag `{tag}` (1 to 36 bytes, no `/`, `:` or spaces)"
         ));
     }
-    Ok(Some(tag.to_string()))
+    Ok(tag.to_string())
+}
+
+fn tag_source(tag: &str) -> Result<Option<String>, String> {
+    check_tag(tag).map(Some)
 }
 
 /// `vblk0` and `/dev/vblk0` name a device node; `none` (or empty) is no source.

@@ -9,7 +9,8 @@
 //! pivot), and a custom table needs no devfs entry to mount further disks.
 //!
 //! Mount points must exist on the filesystem below them: images for this
-//! kernel contain empty `/dev` and `/tmp` directories.
+//! kernel contain empty `/dev` and `/tmp` directories; on a shared root
+//! (`root=virtiofs:TAG`) missing ones are made on the host directory.
 //!
 //! An entry with the `roothash=HEX` option gets its disk through the
 //! verifying device ([`crate::verity`]); the type sees the other options.
@@ -220,10 +221,26 @@ pub fn mount_table(env: &MountEnv, table: &[MountEntry]) -> Result<u64, Fatal> {
     }
     let root_ns = env.platform.now_ns().saturating_sub(start);
     log::info!("mounted {} in {} us", describe(root), root_ns / 1000);
+    let share_root = source_is_tag(&root.fs_type) && !root.read_only;
     for entry in table.iter().filter(|e| e.target != "/" && !is_hidden(e)) {
+        if share_root {
+            make_mount_point(env.vfs, &entry.target);
+        }
         mount_logged(env, entry, "");
     }
     Ok(root_ns)
+}
+
+/// On a host directory as `/` (`root=virtiofs:TAG`), a mount point the
+/// directory lacks (`/dev`, `/tmp`) is made there, once, and said so.
+fn make_mount_point(vfs: &Vfs, target: &str) {
+    if vfs.lstat(target) != Err(Errno::ENOENT) {
+        return;
+    }
+    match vfs.mkdir(target, 0o755) {
+        Ok(()) => log::info!("made the mount point {target} on the shared root"),
+        Err(e) => log::warn!("cannot make the mount point {target} on the shared root: {e}"),
+    }
 }
 
 /// The fatal error for `root` (the root entry or a layer of it) failing.

@@ -19,6 +19,10 @@
 //!   waits `virtiofs.timeout=2` seconds, fails with EIO, and the boot goes
 //!   on; a later mount fails at once, and the VM powers off normally.
 //!
+//! - `root=virtiofs:share` (microvm, no disk, the default table): the
+//!   share is `/`, `/dev` and `/tmp` are mounted on mount points made on
+//!   it, and the suite runs on `/`.
+//!
 //! Afterwards the share must hold exactly `host.bin` (unchanged) and the
 //! `guest/` tree the suite documents (`init::selftest::virtiofs`), with
 //! the right bytes.
@@ -119,7 +123,18 @@ fn describe_diff(got: &BTreeMap<String, Node>, want: &BTreeMap<String, Node>) ->
     lines.join("; ")
 }
 
-fn share_boot(machine: Machine) {
+/// How the boot mounts the share.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mount {
+    /// From the image's `/etc/fstab`, after a command-line entry with an unknown tag.
+    EtcFstab,
+    /// From `vfs.fstab=share:/mnt:virtiofs:rw`.
+    Cmdline,
+    /// `root=virtiofs:share` over the default table, no disk at all.
+    Root,
+}
+
+fn share_boot(machine: Machine, mount: Mount) {
     qemu::check_qemu().unwrap_or_else(|e| panic!("{e}"));
     let kernel = qemu::build_kernel().unwrap_or_else(|e| panic!("{e}"));
     let dir = tempfile::tempdir().expect("temp dir");
@@ -129,14 +144,16 @@ fn share_boot(machine: Machine) {
     fs::write(share.join("host.bin"), &host).expect("write host.bin");
     let image = dir.path().join("root.img");
     fstab_root(&image, &["/mnt"], "share /mnt virtiofs rw 0 0\n").expect("root image");
+    let disk = (mount != Mount::Root).then_some(image.as_path());
 
     let socket = dir.path().join("vfs.sock");
     let mut daemon = Virtiofsd::start(&share, &socket)
         .unwrap_or_else(|e| panic!("virtiofsd cannot start, so virtio-fs is untested: {e}"));
 
-    let fstab = match machine {
-        Machine::Microvm => format!("{BASE_TABLE} vfs.fstab=nosuch:/mnt:virtiofs"),
-        Machine::Q35 => format!("{BASE_TABLE} vfs.fstab=share:/mnt:virtiofs:rw"),
+    let fstab = match mount {
+        Mount::EtcFstab => format!("{BASE_TABLE} vfs.fstab=nosuch:/mnt:virtiofs"),
+        Mount::Cmdline => format!("{BASE_TABLE} vfs.fstab=share:/mnt:virtiofs:rw"),
+        Mount::Root => "root=virtiofs:share".to_string(),
     };
     let cmdline = format!(
         "test selftest.only=virtiofs selftest.share={HOST_FILE_LEN}:{:08x} {fstab}",
@@ -146,7 +163,7 @@ fn share_boot(machine: Machine) {
         &format!("virtiofs-{}", machine.name()),
         machine,
         &kernel,
-        Some(&image),
+        disk,
         &cmdline,
     );
     spec.shares = vec![("share".to_string(), daemon.socket().to_path_buf())];
@@ -179,8 +196,8 @@ fn share_boot(machine: Machine) {
         "{context}"
     );
     assert_eq!(outcome.status, Some(status::SUCCESS), "{context}");
-    match machine {
-        Machine::Microvm => {
+    match mount {
+        Mount::EtcFstab => {
             let errors: Vec<&str> = outcome
                 .output
                 .lines()
@@ -200,16 +217,32 @@ fn share_boot(machine: Machine) {
                 "{context}"
             );
         }
-        Machine::Q35 => assert!(
+        Mount::Cmdline => assert!(
             outcome
                 .output
                 .contains("mounted share on /mnt type virtiofs (rw)\n"),
             "{context}"
         ),
+        Mount::Root => {
+            for line in [
+                "mounted share on / type virtiofs (rw) in ",
+                "made the mount point /dev on the shared root",
+                "made the mount point /tmp on the shared root",
+                "mounted none on /dev type devfs (rw)",
+                "mounted none on /tmp type ramfs (rw,size=",
+            ] {
+                assert!(outcome.output.contains(line), "{context}: no {line:?}");
+            }
+        }
     }
 
     let got = tree(&share);
-    let want = expected_tree(&host);
+    let mut want = expected_tree(&host);
+    if mount == Mount::Root {
+        // The mount points the kernel made on the shared root.
+        want.insert("dev".into(), Node::Dir);
+        want.insert("tmp".into(), Node::Dir);
+    }
     assert!(got == want, "{context}: {}", describe_diff(&got, &want));
     assert!(
         stopped.is_some(),
@@ -219,12 +252,17 @@ fn share_boot(machine: Machine) {
 
 #[test]
 fn qemu_virtiofs_suite_on_microvm() {
-    share_boot(Machine::Microvm);
+    share_boot(Machine::Microvm, Mount::EtcFstab);
 }
 
 #[test]
 fn qemu_virtiofs_suite_on_q35() {
-    share_boot(Machine::Q35);
+    share_boot(Machine::Q35, Mount::Cmdline);
+}
+
+#[test]
+fn qemu_virtiofs_root_on_microvm() {
+    share_boot(Machine::Microvm, Mount::Root);
 }
 
 #[test]
