@@ -21,7 +21,13 @@
 //!   with qboot (`-bios /usr/share/qemu/qboot.rom`, about 50 ms faster under
 //!   TCG); the kernel assigns PCI BARs firmware left empty.
 //!
-//! More disks appear as /dev/vblk1, ... in command-line order. The example
+//! More disks appear as /dev/vblk1, ... in command-line order. virtio-fs
+//! devices (`vhost-user-fs-device` on microvm, with
+//! `-global virtio-mmio.force-legacy=false`; `vhost-user-fs-pci` on q35;
+//! both need `-object memory-backend-memfd,...,share=on` as the machine's
+//! memory) are probed after the disks and handed to init by tag
+//! ([`init::Platform::shares`]); their requests wait at most
+//! `virtiofs.timeout=` seconds on the TSC clock. The example
 //! image boots in `-m 2M` and the in-guest test image in `-m 4M`; the kernel
 //! itself needs about 1 MiB plus what the filesystems hold in memory.
 //!
