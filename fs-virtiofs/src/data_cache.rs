@@ -23,6 +23,8 @@
 //! attribute reply shows them.
 
 use alloc::vec::Vec;
+use core::ops::Range;
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use pagecache::{BYPASS_THRESHOLD, PAGE_SIZE, Space};
 use vfs::{Errno, Stat, Timespec, VfsResult};
@@ -36,43 +38,51 @@ use crate::session::Session;
 /// one request per 128 KiB rather than per page.
 pub const FILL: usize = 128 << 10;
 
-/// What cached data of a node is valid for.
-pub(crate) type Stamp = (Timespec, u64);
+/// What cached data of a node is valid for: its mtime and size.
+type Stamp = (Timespec, u64);
 
-fn stamp_of(stat: &Stat) -> Stamp {
-    (stat.mtime, stat.size)
+/// A node's side of the cache.
+#[derive(Default)]
+pub(crate) struct DataState {
+    stamp: spin::Mutex<Option<Stamp>>,
+    /// Bumped before every drop of pages, so a fill whose READ raced with
+    /// a write drops what it cached (it may be older than the write).
+    generation: AtomicU64,
 }
 
-/// Attributes fresh from the server: drop the node's pages if its mtime or
-/// size moved since its data was cached, and remember these.
-pub(crate) fn note_attrs(
-    space: &Space,
-    slot: &spin::Mutex<Option<Stamp>>,
-    nodeid: u64,
-    stat: &Stat,
-) {
-    let stamp = stamp_of(stat);
-    let mut current = slot.lock();
-    if current.is_some_and(|old| old != stamp) {
-        space.invalidate(nodeid);
+impl DataState {
+    /// Drop the node's pages in `pages`.
+    pub(crate) fn drop_pages(&self, space: &Space, nodeid: u64, pages: Range<u64>) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        space.invalidate_range(nodeid, pages);
     }
-    *current = Some(stamp);
-}
 
-/// Bytes `offset .. offset + len` were written: drop the pages they touch.
-pub(crate) fn wrote(space: &Space, nodeid: u64, offset: u64, len: usize) {
-    if len == 0 {
-        return;
+    /// Attributes fresh from the server: drop the node's pages if its mtime
+    /// or size moved since its data was cached, and remember these.
+    fn note_attrs(&self, space: &Space, nodeid: u64, stat: &Stat) {
+        let stamp = (stat.mtime, stat.size);
+        let mut current = self.stamp.lock();
+        if current.is_some_and(|old| old != stamp) {
+            self.drop_pages(space, nodeid, 0..u64::MAX);
+        }
+        *current = Some(stamp);
     }
-    let page = PAGE_SIZE as u64;
-    let end = offset.saturating_add(len as u64);
-    space.invalidate_range(nodeid, offset / page..end.div_ceil(page));
+
+    /// Bytes `offset .. offset + len` were written: drop the pages they touch.
+    fn wrote(&self, space: &Space, nodeid: u64, offset: u64, len: usize) {
+        if len > 0 {
+            let page = PAGE_SIZE as u64;
+            let end = offset.saturating_add(len as u64);
+            self.drop_pages(space, nodeid, offset / page..end.div_ceil(page));
+        }
+    }
 }
 
 /// Read into `buf` at `offset` through the cache (see the module docs).
-pub(crate) fn read(
+fn read(
     space: &Space,
     session: &Session,
+    state: &DataState,
     (nodeid, fh, flags): (u64, u64, u32),
     offset: u64,
     buf: &mut [u8],
@@ -104,10 +114,16 @@ pub(crate) fn read(
             return Ok(done + got);
         }
         fill.resize(want, 0);
+        let generation = state.generation.load(Ordering::Acquire);
         let got = ops::read(session, nodeid, fh, flags, start, &mut fill[..want])?;
         let data = &fill[..got];
         // A failure to cache only costs a later read.
-        let _ = space.insert_run(nodeid, start / page, data);
+        let first = start / page;
+        let _ = space.insert_run(nodeid, first, data);
+        if state.generation.load(Ordering::Acquire) != generation {
+            // A write or change landed meanwhile: what was read may predate it.
+            space.invalidate_range(nodeid, first..first + got.div_ceil(PAGE_SIZE) as u64);
+        }
         let skip = (pos - start) as usize;
         let Some(fresh) = data.get(skip..) else {
             break; // end of file before `pos`
@@ -126,7 +142,7 @@ impl FuseInode {
     /// Attributes fresh from the server: cached data may be stale now.
     pub(crate) fn store_attrs(&self, stat: Stat, timeout: Timespec, now: Timespec, epoch: u64) {
         if let Some(space) = &self.session.data {
-            note_attrs(space, &self.data_stamp, self.nodeid, &stat);
+            self.data.note_attrs(space, self.nodeid, &stat);
         }
         self.attr.store(stat, timeout, now, epoch);
     }
@@ -135,7 +151,7 @@ impl FuseInode {
     /// cached attributes.
     pub(crate) fn wrote(&self, offset: u64, len: usize) {
         if let Some(space) = &self.session.data {
-            wrote(space, self.nodeid, offset, len);
+            self.data.wrote(space, self.nodeid, offset, len);
         }
         self.changed();
     }
@@ -149,7 +165,14 @@ impl FuseInode {
         buf: &mut [u8],
     ) -> VfsResult<usize> {
         match &self.session.data {
-            Some(space) => read(space, &self.session, (self.nodeid, fh, flags), offset, buf),
+            Some(space) => read(
+                space,
+                &self.session,
+                &self.data,
+                (self.nodeid, fh, flags),
+                offset,
+                buf,
+            ),
             None => ops::read(&self.session, self.nodeid, fh, flags, offset, buf),
         }
     }

@@ -44,8 +44,8 @@ pub(crate) struct FuseInode {
     /// The fh a CREATE opened and its `FOPEN_*` flags, for the `open` that
     /// the VFS makes next.
     spare: spin::Mutex<Option<(u64, u32)>>,
-    /// What cached file data is valid for (`data_cache`).
-    pub(crate) data_stamp: spin::Mutex<Option<data_cache::Stamp>>,
+    /// The node's side of the page cache (`data_cache`).
+    pub(crate) data: data_cache::DataState,
     /// Made by our CREATE and not written or truncated since: a
     /// truncate to 0 (O_TRUNC right after O_CREAT) has nothing to do.
     fresh: AtomicBool,
@@ -80,7 +80,7 @@ impl FuseInode {
             lookups: AtomicU64::new(lookups),
             attr: AttrCache::default(),
             spare: spin::Mutex::new(None),
-            data_stamp: spin::Mutex::new(None),
+            data: data_cache::DataState::default(),
             fresh: AtomicBool::new(false),
         }
     }
@@ -178,7 +178,7 @@ impl FuseInode {
         if arg.valid & fattr::SIZE != 0
             && let Some(space) = &self.session.data
         {
-            space.invalidate(self.nodeid);
+            self.data.drop_pages(space, self.nodeid, 0..u64::MAX);
         }
         self.store_attrs(stat, timeout, now, epoch);
         Ok(())
@@ -262,7 +262,7 @@ impl Drop for FuseInode {
             ops::release(&self.session, self.nodeid, false, fh, CREATE_FLAGS);
         }
         if let Some(space) = &self.session.data {
-            space.invalidate(self.nodeid);
+            self.data.drop_pages(space, self.nodeid, 0..u64::MAX);
         }
         {
             let mut nodes = self.session.nodes.lock();
