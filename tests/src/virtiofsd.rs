@@ -2,6 +2,7 @@
 //!
 //! [`Virtiofsd::start`] runs
 //! `/usr/lib/qemu/virtiofsd --socket-path=SOCK -o source=DIR -o cache=none`
+//! (or another `cache=` mode)
 //! (it needs root), waits for its socket, and says why when it cannot
 //! start; the daemon serves one QEMU connection and exits when QEMU goes.
 //! Dropping the value stops it if it still runs.
@@ -26,9 +27,16 @@ pub struct Virtiofsd {
 }
 
 impl Virtiofsd {
-    /// Serve `dir` on the socket `socket` (removed first if left over);
-    /// the daemon's output goes to `socket` with `.log` appended.
+    /// Serve `dir` on the socket `socket` (removed first if left over),
+    /// `-o cache=none`; the daemon's output goes to `socket` with `.log`
+    /// appended.
     pub fn start(dir: &Path, socket: &Path) -> Result<Virtiofsd, String> {
+        Virtiofsd::start_with_cache(dir, socket, "none")
+    }
+
+    /// As [`Virtiofsd::start`] with `-o cache=CACHE` (`none`, `auto`,
+    /// `always`).
+    pub fn start_with_cache(dir: &Path, socket: &Path, cache: &str) -> Result<Virtiofsd, String> {
         if !Path::new(VIRTIOFSD).is_file() {
             return Err(format!(
                 "{VIRTIOFSD} not found: install QEMU from apt (tests/setup.sh)"
@@ -40,12 +48,8 @@ impl Virtiofsd {
         let err = out.try_clone().map_err(|e| e.to_string())?;
         let child = Command::new(VIRTIOFSD)
             .arg(format!("--socket-path={}", socket.display()))
-            .args([
-                "-o",
-                &format!("source={}", dir.display()),
-                "-o",
-                "cache=none",
-            ])
+            .args(["-o", &format!("source={}", dir.display())])
+            .args(["-o", &format!("cache={cache}")])
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)

@@ -23,6 +23,11 @@
 //!   share is `/`, `/dev` and `/tmp` are mounted on mount points made on
 //!   it, and the suite runs on `/`.
 //!
+//! Each boot also has a second device (tag `data`, its own virtiofsd),
+//! mounted read-only on `/mnt2` (but for the shared root), which must be
+//! probed and stay unchanged; and q35 runs once more with virtiofsd
+//! `cache=always`, so data goes through the guest's page cache.
+//!
 //! Afterwards the share must hold exactly `host.bin` (unchanged) and the
 //! `guest/` tree the suite documents (`init::selftest::virtiofs`), with
 //! the right bytes.
@@ -134,7 +139,11 @@ enum Mount {
     Root,
 }
 
-fn share_boot(machine: Machine, mount: Mount) {
+/// The second share's one file: a second device, read-only, that must
+/// stay as it was.
+const DATA_FILE: &[u8] = b"second share, mounted read-only\n";
+
+fn share_boot(machine: Machine, mount: Mount, cache: &str) {
     qemu::check_qemu().unwrap_or_else(|e| panic!("{e}"));
     let kernel = qemu::build_kernel().unwrap_or_else(|e| panic!("{e}"));
     let dir = tempfile::tempdir().expect("temp dir");
@@ -143,16 +152,30 @@ fn share_boot(machine: Machine, mount: Mount) {
     let host = guest_image::content(0x05ee_d0f5, HOST_FILE_LEN);
     fs::write(share.join("host.bin"), &host).expect("write host.bin");
     let image = dir.path().join("root.img");
-    fstab_root(&image, &["/mnt"], "share /mnt virtiofs rw 0 0\n").expect("root image");
+    let data = dir.path().join("data");
+    fs::create_dir(&data).expect("mkdir data");
+    fs::write(data.join("readme.txt"), DATA_FILE).expect("write readme.txt");
+    fstab_root(
+        &image,
+        &["/mnt", "/mnt2"],
+        "share /mnt virtiofs rw 0 0\ndata /mnt2 virtiofs ro 0 0\n",
+    )
+    .expect("root image");
     let disk = (mount != Mount::Root).then_some(image.as_path());
 
     let socket = dir.path().join("vfs.sock");
-    let mut daemon = Virtiofsd::start(&share, &socket)
+    let mut daemon = Virtiofsd::start_with_cache(&share, &socket, cache)
+        .unwrap_or_else(|e| panic!("virtiofsd cannot start, so virtio-fs is untested: {e}"));
+    let mut data_daemon = Virtiofsd::start(&data, &dir.path().join("data.sock"))
         .unwrap_or_else(|e| panic!("virtiofsd cannot start, so virtio-fs is untested: {e}"));
 
     let fstab = match mount {
         Mount::EtcFstab => format!("{BASE_TABLE} vfs.fstab=nosuch:/mnt:virtiofs"),
-        Mount::Cmdline => format!("{BASE_TABLE} vfs.fstab=share:/mnt:virtiofs:rw"),
+        Mount::Cmdline => {
+            format!(
+                "{BASE_TABLE} vfs.fstab=share:/mnt:virtiofs:rw vfs.fstab=data:/mnt2:virtiofs:ro"
+            )
+        }
         Mount::Root => "root=virtiofs:share".to_string(),
     };
     let cmdline = format!(
@@ -166,7 +189,10 @@ fn share_boot(machine: Machine, mount: Mount) {
         disk,
         &cmdline,
     );
-    spec.shares = vec![("share".to_string(), daemon.socket().to_path_buf())];
+    spec.shares = vec![
+        ("share".to_string(), daemon.socket().to_path_buf()),
+        ("data".to_string(), data_daemon.socket().to_path_buf()),
+    ];
     spec.timeout = Duration::from_secs(300);
     let outcome: Outcome = qemu::boot(&spec).unwrap_or_else(|e| panic!("{}: {e}", spec.name));
     let context = format!(
@@ -176,6 +202,7 @@ fn share_boot(machine: Machine, mount: Mount) {
         daemon.output().trim()
     );
     let stopped = daemon.stop();
+    let data_stopped = data_daemon.stop();
 
     assert!(!outcome.timed_out, "{context}");
     let failures: Vec<&str> = outcome
@@ -206,7 +233,7 @@ fn share_boot(machine: Machine, mount: Mount) {
                 .collect();
             assert_eq!(errors.len(), 1, "{context}: {errors:?}");
             assert!(
-                errors[0].contains("no device with tag 'nosuch' (devices: share)"),
+                errors[0].contains("no device with tag 'nosuch' (devices: share, data)"),
                 "{context}: {}",
                 errors[0]
             );
@@ -236,6 +263,24 @@ fn share_boot(machine: Machine, mount: Mount) {
         }
     }
 
+    for tag in ["share", "data"] {
+        let probed = format!("virtio-fs '{tag}' at ");
+        assert!(outcome.output.contains(&probed), "{context}: no {probed:?}");
+    }
+    if mount != Mount::Root {
+        let line = "mounted data on /mnt2 type virtiofs (ro)";
+        assert!(outcome.output.contains(line), "{context}: no {line:?}");
+    }
+    let untouched = BTreeMap::from([("readme.txt".to_string(), Node::File(DATA_FILE.to_vec()))]);
+    assert!(
+        tree(&data) == untouched,
+        "{context}: the read-only share changed"
+    );
+    assert!(
+        data_stopped.is_some(),
+        "{context}: the second virtiofsd kept running"
+    );
+
     let got = tree(&share);
     let mut want = expected_tree(&host);
     if mount == Mount::Root {
@@ -252,17 +297,25 @@ fn share_boot(machine: Machine, mount: Mount) {
 
 #[test]
 fn qemu_virtiofs_suite_on_microvm() {
-    share_boot(Machine::Microvm, Mount::EtcFstab);
+    share_boot(Machine::Microvm, Mount::EtcFstab, "none");
 }
 
 #[test]
 fn qemu_virtiofs_suite_on_q35() {
-    share_boot(Machine::Q35, Mount::Cmdline);
+    share_boot(Machine::Q35, Mount::Cmdline, "none");
+}
+
+/// `cache=always`: no `DIRECT_IO`, day-long attribute times and
+/// `FOPEN_KEEP_CACHE`, so file data goes through the guest's page cache;
+/// the suite's read-backs and the host's check still agree.
+#[test]
+fn qemu_virtiofs_suite_through_the_page_cache_on_q35() {
+    share_boot(Machine::Q35, Mount::Cmdline, "always");
 }
 
 #[test]
 fn qemu_virtiofs_root_on_microvm() {
-    share_boot(Machine::Microvm, Mount::Root);
+    share_boot(Machine::Microvm, Mount::Root, "none");
 }
 
 #[test]
