@@ -373,3 +373,31 @@ fn qemu_virtiofs_vanished_daemon_gives_eio_not_a_hang() {
     assert!((2.0..4.0).contains(&up), "{context}: uptime {up} s");
     assert_eq!(outcome.status, Some(status::SUCCESS), "{context}");
 }
+
+#[test]
+fn qemu_a_shared_root_with_an_unknown_tag_fails_with_one_line() {
+    qemu::check_qemu().unwrap_or_else(|e| panic!("{e}"));
+    let kernel = qemu::build_kernel().unwrap_or_else(|e| panic!("{e}"));
+    let spec = Boot::new(
+        "virtiofs-no-root",
+        Machine::Microvm,
+        &kernel,
+        None,
+        "root=virtiofs:nosuch",
+    );
+    let outcome = qemu::boot(&spec).unwrap_or_else(|e| panic!("{}: {e}", spec.name));
+    let context = format!("{}: {}", spec.name, outcome.describe());
+    let fatal: Vec<&str> = outcome
+        .output
+        .lines()
+        .filter(|l| l.starts_with("FATAL"))
+        .collect();
+    assert_eq!(
+        fatal,
+        [
+            "FATAL: cannot mount root nosuch on / type virtiofs (rw): ENODEV (No such device): virtiofs: no device with tag 'nosuch' (devices: none)"
+        ],
+        "{context}"
+    );
+    assert_eq!(outcome.status, Some(status::ROOT_MOUNT_FAILED), "{context}");
+}
