@@ -12,7 +12,8 @@
 //!
 //! Options: `--runs N` (default 3), `--machine microvm|q35` (default both),
 //! `--verity-only` (just the verified-root comparison), `--no-verity`,
-//! `--share` (only virtio-fs: virtiofsd `cache=none` on a temporary
+//! `--share` (only virtio-fs: virtiofsd `cache=none`, or the mode
+//! `--share-cache none|auto|always` names, on a temporary
 //! directory per boot, `bench bench.share=share`, its figures and the
 //! in-guest ratios against ROFS over virtio-blk from the same boot).
 //! `GUEST_ACCEL=tcg` forces TCG (see `tests::qemu::default_accel`).
@@ -66,6 +67,7 @@ fn run() -> Result<(), String> {
     let mut runs = 3usize;
     let mut machines = vec![Machine::Microvm, Machine::Q35];
     let (mut verity, mut verity_only, mut share_only) = (true, false, false);
+    let mut share_cache = "none".to_string();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -86,6 +88,13 @@ fn run() -> Result<(), String> {
             "--verity-only" => verity_only = true,
             "--no-verity" => verity = false,
             "--share" => share_only = true,
+            "--share-cache" => {
+                share_cache = match args.next().as_deref() {
+                    Some(mode @ ("none" | "auto" | "always")) => mode.to_string(),
+                    _ => return Err("--share-cache needs none, auto or always".into()),
+                };
+                share_only = true;
+            }
             other => return Err(format!("unknown argument {other}")),
         }
     }
@@ -105,7 +114,7 @@ fn run() -> Result<(), String> {
         return verity_comparison(&kernel, &image, machines[0], runs);
     }
     if share_only {
-        return share_comparison(&kernel, &image, &machines, runs);
+        return share_comparison(&kernel, &image, &machines, runs, &share_cache);
     }
 
     let mut table: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
@@ -231,6 +240,8 @@ fn run() -> Result<(), String> {
 const SHARE_FIGURES: &[(&str, &str)] = &[
     ("share-write-mibps", "MiB/s"),
     ("share-read-mibps", "MiB/s"),
+    ("share-read-warm-mibps", "MiB/s"),
+    ("share-read-warm/share-read", "x"),
     ("big-cold-mibps", "MiB/s"),
     ("share-read/big-cold", "x"),
     ("share-write/big-cold", "x"),
@@ -251,6 +262,7 @@ fn share_comparison(
     image: &GuestImage,
     machines: &[Machine],
     runs: usize,
+    cache: &str,
 ) -> Result<(), String> {
     let dir = std::env::temp_dir().join(format!("guest-bench-share-{}", std::process::id()));
     let share = dir.join("share");
@@ -259,7 +271,7 @@ fn share_comparison(
     for &machine in machines {
         let mut samples: BTreeMap<String, Vec<f64>> = BTreeMap::new();
         for run in 0..runs {
-            let daemon = Virtiofsd::start(&share, &dir.join("vfs.sock"))?;
+            let daemon = Virtiofsd::start_with_cache(&share, &dir.join("vfs.sock"), cache)?;
             let mut boot = Boot::new(
                 &format!("share-{}#{run}", machine.name()),
                 machine,
@@ -287,7 +299,7 @@ virtiofsd: {}",
     let _ = std::fs::remove_dir_all(&dir);
     println!();
     println!(
-        "virtio-fs (virtiofsd -o cache=none), median of {runs} boot(s); ratios from the same boot"
+        "virtio-fs (virtiofsd -o cache={cache}), median of {runs} boot(s); ratios from the same boot"
     );
     let names: Vec<String> = machines
         .iter()
