@@ -105,10 +105,21 @@ pub(crate) struct MountRec {
 /// Most negative dentries kept; the oldest go first.
 const MAX_NEGATIVE: usize = 8192;
 
+/// Default bound on cached positive dentries ([`Tree::set_positive_limit`]).
+pub(crate) const DEFAULT_POSITIVE_LIMIT: usize = 1 << 16;
+
+/// Queue entries examined per insert once over the limit: keeps each
+/// insert O(1) even when the oldest entries cannot go yet.
+const EVICT_ATTEMPTS: usize = 8;
+
 pub(crate) struct Tree {
     slots: Vec<Slot>,
     free: Vec<u32>,
     negatives: VecDeque<DentryId>,
+    /// Positive dentries in insertion order, oldest first (may hold ids
+    /// freed since; those are skipped), for the positive bound.
+    positives: VecDeque<DentryId>,
+    positive_limit: usize,
     pub mounts: Vec<MountRec>,
     pub root: Option<DentryId>,
     pub cwd: Option<DentryId>,
@@ -120,6 +131,8 @@ impl Tree {
             slots: Vec::new(),
             free: Vec::new(),
             negatives: VecDeque::new(),
+            positives: VecDeque::new(),
+            positive_limit: DEFAULT_POSITIVE_LIMIT,
             mounts: Vec::new(),
             root: None,
             cwd: None,
@@ -225,6 +238,9 @@ impl Tree {
                     self.evict_negative(old);
                 }
             }
+        } else {
+            self.positives.push_back(id);
+            self.evict_positives();
         }
         Ok(id)
     }
@@ -235,6 +251,73 @@ impl Tree {
             _ => return,
         };
         let _ = self.remove_child(parent, &name);
+        self.requeue_if_leaf(parent);
+        self.evict_positives();
+    }
+
+    /// Live positive dentries (walks the slab: for tests and reports).
+    pub fn positive_count(&self) -> usize {
+        self.slots
+            .iter()
+            .filter(|s| s.dentry.as_ref().is_some_and(|d| d.vnode.is_some()))
+            .count()
+    }
+
+    /// Bound the cached positive dentries (at least 1).
+    pub fn set_positive_limit(&mut self, limit: usize) {
+        self.positive_limit = limit.max(1);
+        for _ in 0..self.positives.len() {
+            if self.positives.len() <= self.positive_limit {
+                break;
+            }
+            self.evict_positives();
+        }
+    }
+
+    /// Evict the oldest positive dentries while over the limit. Only a
+    /// leaf that nothing else uses can go: no cached children, no mount on
+    /// it or of it, no pin (the cwd), and its vnode held by the dentry
+    /// alone (an open file, a hard link's other name or an operation in
+    /// flight keeps it). The filesystem still has the file; the next
+    /// lookup asks it again. A directory whose last child goes rejoins the
+    /// queue.
+    fn evict_positives(&mut self) {
+        for _ in 0..EVICT_ATTEMPTS {
+            if self.positives.len() <= self.positive_limit {
+                return;
+            }
+            let Some(id) = self.positives.pop_front() else {
+                return;
+            };
+            let Ok(d) = self.get(id) else { continue };
+            let Some(vnode) = d.vnode.as_ref() else {
+                continue;
+            };
+            if !d.hashed || d.parent == id || !d.children.is_empty() {
+                // Gone, a filesystem root, or a directory whose children
+                // will bring it back when the last of them goes.
+                continue;
+            }
+            if d.mounted.is_some() || d.pins > 0 || Arc::strong_count(vnode) > 1 {
+                self.positives.push_back(id);
+                continue;
+            }
+            let (parent, name) = (d.parent, d.name.clone());
+            let _ = self.remove_child(parent, &name);
+            self.requeue_if_leaf(parent);
+        }
+    }
+
+    /// Queue `id` for eviction again if it is now a positive leaf.
+    fn requeue_if_leaf(&mut self, id: DentryId) {
+        if let Ok(d) = self.get(id)
+            && d.vnode.is_some()
+            && d.hashed
+            && d.parent != id
+            && d.children.is_empty()
+        {
+            self.positives.push_back(id);
+        }
     }
 
     /// Drop the cached entry `name` of `parent` with everything under it.
@@ -544,6 +627,10 @@ impl Children {
             Ok(entry) => Some(entry.remove().0.id),
             Err(_) => None,
         }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.table.is_empty()
     }
 
     fn drain(&mut self) -> impl Iterator<Item = DentryId> + '_ {
