@@ -73,6 +73,7 @@
 extern crate alloc;
 
 pub mod backend;
+mod children;
 pub mod errno;
 mod file;
 pub mod fstype;
