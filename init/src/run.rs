@@ -35,6 +35,15 @@ pub struct Mounted {
     pub root_mount_ns: u64,
 }
 
+/// Positive dentries kept for a heap of `heap_bytes`: one per 2 KiB of
+/// heap (a dentry with its vnode costs about 400 bytes), so a walk over
+/// any number of files keeps the cache under a fifth of the heap.
+pub fn dentry_limit(heap_bytes: u64) -> usize {
+    usize::try_from(heap_bytes / 2048)
+        .unwrap_or(usize::MAX)
+        .max(256)
+}
+
 /// A fresh VFS with every filesystem type registered, the mount table
 /// mounted (the command line's, else [`default_table`] sized by the
 /// platform's heap; with `root=overlay` its root entry stacked, see
@@ -42,6 +51,7 @@ pub struct Mounted {
 /// failure is fatal.
 pub fn mount_all(platform: &dyn Platform, boot: &Boot) -> Result<Mounted, Fatal> {
     let vfs = Vfs::new(platform.clock());
+    vfs.set_dentry_limit(dentry_limit(platform.heap_bytes()));
     mounts::register_types(&vfs, boot.devfs, &platform.shares());
     let default: Vec<MountEntry>;
     let table = match &boot.config.fstab {
