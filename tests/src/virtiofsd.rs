@@ -89,6 +89,12 @@ impl Virtiofsd {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// Kill the daemon at once, as a crash would (the vanished-daemon test).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Stop the daemon now (it normally exits with QEMU): its exit status,
     /// None if it had to be killed.
     pub fn stop(&mut self) -> Option<std::process::ExitStatus> {

@@ -401,3 +401,86 @@ fn qemu_a_shared_root_with_an_unknown_tag_fails_with_one_line() {
     );
     assert_eq!(outcome.status, Some(status::ROOT_MOUNT_FAILED), "{context}");
 }
+
+/// virtiofsd killed in the middle of a `cp -r` on the share: the request
+/// in flight waits `virtiofs.timeout=2` seconds, the copy stops at its
+/// first error (EIO), later requests fail at once, and the VM goes on to
+/// power off normally.
+#[test]
+fn qemu_virtiofs_daemon_killed_mid_copy_gives_eio_not_a_hang() {
+    use std::sync::{Arc, Mutex};
+    use std::time::Instant;
+
+    qemu::check_qemu().unwrap_or_else(|e| panic!("{e}"));
+    let kernel = qemu::build_kernel().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let share = dir.path().join("share");
+    fs::create_dir_all(share.join("src")).expect("mkdir share/src");
+    // Many more files than the copy can make between the first one and the
+    // kill.
+    const FILES: usize = 20_000;
+    for i in 0..FILES {
+        fs::write(share.join(format!("src/f{i:05}")), format!("file {i}\n")).expect("write");
+    }
+    let image = dir.path().join("root.img");
+    fstab_root(&image, &["/mnt"], "share /mnt virtiofs rw 0 0\n").expect("root image");
+    let daemon = Virtiofsd::start(&share, &dir.path().join("vfs.sock"))
+        .unwrap_or_else(|e| panic!("virtiofsd cannot start, so virtio-fs is untested: {e}"));
+    let cmdline = "virtiofs.timeout=2 \
+        run=\"cp -r /mnt/src /mnt/dst;ls /mnt;uptime;echo run-done\"";
+    let mut spec = Boot::new(
+        "virtiofs-killed",
+        Machine::Microvm,
+        &kernel,
+        Some(&image),
+        cmdline,
+    );
+    spec.shares = vec![("share".to_string(), daemon.socket().to_path_buf())];
+    spec.timeout = Duration::from_secs(180);
+    let daemon = Arc::new(Mutex::new(daemon));
+    // Kill the daemon once the copy has made a file on the host.
+    let killer = {
+        let (daemon, dst) = (daemon.clone(), share.join("dst"));
+        std::thread::spawn(move || {
+            let deadline = Instant::now() + Duration::from_secs(120);
+            while Instant::now() < deadline {
+                if fs::read_dir(&dst).is_ok_and(|mut d| d.next().is_some()) {
+                    daemon.lock().expect("daemon").kill();
+                    return true;
+                }
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            false
+        })
+    };
+    let outcome = qemu::boot(&spec).unwrap_or_else(|e| panic!("{}: {e}", spec.name));
+    let killed = killer.join().expect("killer thread");
+    let context = format!("{}: {}", spec.name, outcome.describe());
+    assert!(killed, "{context}: the copy never made a file");
+    assert!(!outcome.timed_out, "{context}: the guest hung");
+    let out = &outcome.output;
+    assert!(
+        out.contains("virtio-fs: no reply from the device"),
+        "{context}"
+    );
+    let copy_errors: Vec<&str> = out.lines().filter(|l| l.starts_with("cp: ")).collect();
+    assert_eq!(copy_errors.len(), 1, "{context}: {copy_errors:?}");
+    assert!(
+        copy_errors[0].ends_with("EIO (Input/output error)"),
+        "{context}"
+    );
+    assert!(
+        out.contains("ls: /mnt: EIO (Input/output error)"),
+        "{context}"
+    );
+    assert!(out.contains("run-done"), "{context}");
+    // The copy got only part of the way before the kill.
+    let copied = fs::read_dir(share.join("dst"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert!(
+        (1..FILES).contains(&copied),
+        "{context}: {copied} files copied"
+    );
+    assert_eq!(outcome.status, Some(status::SUCCESS), "{context}");
+}
