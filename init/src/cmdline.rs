@@ -14,6 +14,7 @@
 //! | `log=LEVEL` | `off`, `error`, `warn`, `info` (default), `debug`, `trace` |
 //! | `vfs.fstab=dev:path:fs[:flags[:opts]]` | a mount; repeat the word (or separate entries with `;`) for more. Any given replaces the default table. `fstab=` is an alias |
 //! | `rofs.roothash=HEX` | verify the root entry's disk against this dm-verity root hash: short for its `roothash=HEX` option ([`crate::verity`]) |
+//! | `vfs.cache=SIZE` | the page cache's budget: bytes (`K`/`M`/`G`) or `N%` of the heap; default a quarter of the heap, at most 256 MiB ([`crate::cache_size`]) |
 //! | `root=overlay`, `root.size=SIZE` | a writable `/`: an overlay over the root entry's filesystem, changes in a ramfs of SIZE (default half the heap) ([`crate::overlay_root`]) |
 //! | `selftest.*`, `bench.*` | left to the suites, which see the whole line |
 //!
@@ -65,6 +66,8 @@ pub struct Config {
     pub root_hash: Option<drivers::verity::Digest>,
     /// `root=overlay` and `root.size=`, applied to the table at mount.
     pub root: crate::overlay_root::RootOptions,
+    /// `vfs.cache=`; None: the default ([`crate::cache_size::budget`]).
+    pub cache: Option<crate::cache_size::CacheSize>,
 }
 
 /// Split into words, honouring double quotes.
@@ -122,6 +125,7 @@ pub fn parse(line: &str) -> Result<Config, String> {
         unknown: Vec::new(),
         root_hash: None,
         root: Default::default(),
+        cache: None,
     };
     let mut mode_word: Option<String> = None;
     for word in split_words(line)? {
@@ -168,6 +172,12 @@ pub fn parse(line: &str) -> Result<Config, String> {
                     .map_err(|e| format!("rofs.roothash=`{v}`: {e}"))?;
                 if config.root_hash.replace(root).is_some() {
                     return Err("rofs.roothash= given twice".to_string());
+                }
+                None
+            }
+            ("vfs.cache", Some(v)) => {
+                if config.cache.replace(crate::cache_size::parse(v)?).is_some() {
+                    return Err("vfs.cache= given twice".to_string());
                 }
                 None
             }
@@ -292,6 +302,22 @@ mod tests {
         assert_eq!(c.fstab.unwrap().len(), 2);
         assert!(parse("vfs.fstab=none:/tmp:ramfs").is_err(), "no root");
         assert!(parse("vfs.fstab=garbage").is_err());
+    }
+
+    #[test]
+    fn cache_word() {
+        use crate::cache_size::CacheSize;
+        assert_eq!(parse("").unwrap().cache, None);
+        assert_eq!(
+            parse("vfs.cache=16M").unwrap().cache,
+            Some(CacheSize::Bytes(16 << 20))
+        );
+        assert_eq!(
+            parse("vfs.cache=50%").unwrap().cache,
+            Some(CacheSize::Percent(50))
+        );
+        assert!(parse("vfs.cache=lots").is_err());
+        assert!(parse("vfs.cache=1M vfs.cache=2M").is_err());
     }
 
     #[test]
