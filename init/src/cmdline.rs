@@ -9,6 +9,7 @@
 //! | `test` | run the in-guest test suites, exit 0 if all pass, else 1 |
 //! | `bench` | run the in-guest benchmarks |
 //! | `bench.file=PATH` | the big file for `bench` (default `/big.bin`) |
+//! | `bench.ramfs=SIZE`, `bench.only=ramfs` | bytes of `bench`'s ramfs and memcpy figures (default 64M); only those figures |
 //! | `run=/path/script` | run the shell script at PATH from the image, then power off |
 //! | `run=CMD;CMD;...` | run these shell commands (`;`-separated), then power off |
 //! | `log=LEVEL` | `off`, `error`, `warn`, `info` (default), `debug`, `trace` |
@@ -56,6 +57,11 @@ pub struct Config {
     pub mode: Mode,
     pub log_level: LogLevel,
     pub bench_file: String,
+    /// `bench.ramfs=SIZE`: bytes of the ramfs and memcpy figures.
+    pub bench_ramfs: u64,
+    /// `bench.only=ramfs`: only the memcpy and ramfs figures (booted with a
+    /// large `-m` for 256 MiB of them).
+    pub bench_ramfs_only: bool,
     /// Mounts from `vfs.fstab=`; None means the default table.
     pub fstab: Option<Vec<MountEntry>>,
     /// Words the kernel does not know (reported, then ignored).
@@ -121,6 +127,8 @@ pub fn parse(line: &str) -> Result<Config, String> {
         mode: Mode::Shell,
         log_level: LogLevel::Info,
         bench_file: "/big.bin".to_string(),
+        bench_ramfs: 64 << 20,
+        bench_ramfs_only: false,
         fstab: None,
         unknown: Vec::new(),
         root_hash: None,
@@ -153,6 +161,19 @@ pub fn parse(line: &str) -> Result<Config, String> {
                 }
                 config.bench_file = v.to_string();
                 None
+            }
+            ("bench.ramfs", Some(v)) => {
+                config.bench_ramfs = vfs::parse_size(v)
+                    .filter(|&n| n >= 1 << 20)
+                    .ok_or_else(|| format!("bench.ramfs=`{v}`: not a size of at least 1M"))?;
+                None
+            }
+            ("bench.only", Some("ramfs")) => {
+                config.bench_ramfs_only = true;
+                None
+            }
+            ("bench.only", Some(v)) => {
+                return Err(format!("bench.only=`{v}`: only `ramfs` is known"));
             }
             ("log", Some(v)) => {
                 config.log_level = parse_level(v).ok_or_else(|| {
@@ -283,6 +304,13 @@ mod tests {
         assert!(parse("test bench").is_err());
         assert!(parse("run=").is_err());
         assert!(parse("bench.file=relative").is_err());
+        assert_eq!(
+            parse("bench bench.ramfs=256M").unwrap().bench_ramfs,
+            256 << 20
+        );
+        assert!(parse("bench.ramfs=1k").is_err());
+        assert!(parse("bench bench.only=ramfs").unwrap().bench_ramfs_only);
+        assert!(parse("bench.only=walk").is_err());
     }
 
     #[test]

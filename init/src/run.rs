@@ -122,6 +122,8 @@ pub fn run(platform: &dyn Platform, boot: &Boot) -> u32 {
                 boot_ns,
                 mount_ns: mounted.root_mount_ns,
                 big_file: &boot.config.bench_file,
+                ramfs_bytes: usize::try_from(boot.config.bench_ramfs).unwrap_or(usize::MAX),
+                ramfs_only: boot.config.bench_ramfs_only,
             });
             EXIT_SUCCESS
         }

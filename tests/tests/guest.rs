@@ -316,6 +316,8 @@ fn host_bench_prints_every_figure() {
         boot_ns: 1_500_000,
         mount_ns: 250_000,
         big_file: "/big.bin",
+        ramfs_bytes: 64 << 20,
+        ramfs_only: false,
     });
     let out = platform.take_output();
     let results = qemu::parse_results(&out);
@@ -328,6 +330,13 @@ fn host_bench_prints_every_figure() {
         "readall-warm",
         "big-cold",
         "big-warm",
+        "small-cold",
+        "small-warm",
+        "random-cold",
+        "random-warm",
+        "lru-scan",
+        "lru-hot-reread",
+        "memcpy",
         "ramfs-write",
         "ramfs-read",
     ] {
