@@ -13,7 +13,9 @@
 //! from the bench's `verity-*` lines.
 //!
 //! Options: `--runs N` (default 3), `--machine microvm|q35` (default both),
-//! `--verity-only` (just the verified-root comparison), `--no-verity`.
+//! `--verity-only` (just the verified-root comparison), `--no-verity`,
+//! `--vs-linux` (only the comparison with Linux on EROFS and SquashFS, on
+//! the first machine: [`tests::vs_linux`]).
 //! `GUEST_ACCEL=tcg` forces TCG (see `tests::qemu::default_accel`).
 
 use std::collections::BTreeMap;
@@ -78,7 +80,7 @@ fn main() -> ExitCode {
 fn run() -> Result<(), String> {
     let mut runs = 3usize;
     let mut machines = vec![Machine::Microvm, Machine::Q35];
-    let (mut verity, mut verity_only) = (true, false);
+    let (mut verity, mut verity_only, mut vs_linux) = (true, false, false);
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -97,6 +99,7 @@ fn run() -> Result<(), String> {
                 }
             }
             "--verity-only" => verity_only = true,
+            "--vs-linux" => vs_linux = true,
             "--no-verity" => verity = false,
             other => return Err(format!("unknown argument {other}")),
         }
@@ -115,6 +118,10 @@ fn run() -> Result<(), String> {
     println!("accelerators: {}", qemu::default_accel().join(", "));
     if verity_only {
         return verity_comparison(&kernel, &image, machines[0], runs);
+    }
+    if vs_linux {
+        let work = guest_image::default_cache_dir().join("vs-linux");
+        return tests::vs_linux::run(&kernel, &image.path, &work, machines[0], runs);
     }
 
     // table[figure][machine]: medians.
