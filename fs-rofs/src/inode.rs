@@ -2,18 +2,23 @@
 //! of the trait is implemented: the VFS answers EROFS for every change on a
 //! read-only filesystem before a backend sees it.
 
+use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::sync::Arc;
 use core::any::Any;
 use core::sync::atomic::Ordering;
 
-use drivers::read_bytes;
-use vfs::{DirEntryRef, DirSink, Errno, FileType, Inode, InodeNo, Stat, Timespec, VfsResult};
+use pagecache::ReadAhead;
+use vfs::{
+    DirEntryRef, DirSink, Errno, FileHandle, FileType, Inode, InodeNo, OpenFlags, Stat, Timespec,
+    VfsResult,
+};
 
 use crate::data::file_crc;
 use crate::error::RofsError;
 use crate::format::NAME_MAX;
 use crate::fs::Mounted;
+use crate::handle::RofsHandle;
 use crate::image::InodeRecord;
 use crate::mem;
 
@@ -69,6 +74,46 @@ impl RofsInode {
             log::warn!("rofs: inode {}: data CRC32 mismatch", self.ino);
             Err(Errno::EIO)
         }
+    }
+}
+
+impl RofsInode {
+    /// The device byte offset of the file's first byte.
+    fn data_start(&self, record: &InodeRecord) -> VfsResult<u64> {
+        self.mounted
+            .image
+            .block_offset(record.start)
+            .ok_or(Errno::EIO)
+    }
+
+    /// Read file data through the page cache, with the open file's
+    /// read-ahead when there is one. Pages are keyed by device block, so
+    /// data the image stores once (dedup, hard links) is cached once.
+    pub(crate) fn read_data(
+        &self,
+        offset: u64,
+        buf: &mut [u8],
+        readahead: Option<&ReadAhead>,
+    ) -> VfsResult<usize> {
+        if self.file_type != FileType::Regular {
+            return Err(self.not_a_file());
+        }
+        let record = self.record()?;
+        let size = record.size;
+        if offset >= size || buf.is_empty() {
+            return Ok(0);
+        }
+        self.check_crc(&record)?;
+        let n = core::cmp::min(buf.len() as u64, size - offset) as usize;
+        let start = self.data_start(&record)?;
+        let at = start.checked_add(offset).ok_or(Errno::EIO)?;
+        // Read-ahead never runs past this file's data.
+        let data_end = start.checked_add(size).ok_or(Errno::EIO)?;
+        self.mounted
+            .dev
+            .read(at, &mut buf[..n], readahead, data_end)
+            .map_err(RofsError::from)?;
+        Ok(n)
     }
 }
 
@@ -141,26 +186,17 @@ impl Inode for RofsInode {
     }
 
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> VfsResult<usize> {
+        // No open file (pread through the inode): cached, no read-ahead.
+        self.read_data(offset, buf, None)
+    }
+
+    fn open(&self, _flags: OpenFlags) -> VfsResult<Option<Box<dyn FileHandle>>> {
         if self.file_type != FileType::Regular {
-            return Err(self.not_a_file());
+            return Ok(None);
         }
         let record = self.record()?;
-        let size = record.size;
-        if offset >= size || buf.is_empty() {
-            return Ok(0);
-        }
-        self.check_crc(&record)?;
-        let n = core::cmp::min(buf.len() as u64, size - offset) as usize;
-        let at = self
-            .mounted
-            .image
-            .block_offset(record.start)
-            .and_then(|base| base.checked_add(offset))
-            .ok_or(Errno::EIO)?;
-        // Straight from the device until read-ahead through the page cache
-        // lands (a FileHandle per open file).
-        read_bytes(&**self.mounted.dev.inner(), at, &mut buf[..n]).map_err(RofsError::from)?;
-        Ok(n)
+        let start = self.data_start(&record)?;
+        Ok(Some(Box::new(RofsHandle::new(start))))
     }
 
     fn readdir(&self, cookie: u64, sink: &mut DirSink<'_>) -> VfsResult<()> {

@@ -4,8 +4,12 @@
 //!   `no_std` + `alloc` and safe code only. Mount reads the superblock and then
 //!   the whole metadata region in one request, checks its CRC32s (v2), and
 //!   validates every table and the directory tree before anything trusts them;
-//!   afterwards lookups are binary searches and file reads go straight from
-//!   the device into the caller's buffer.
+//!   afterwards lookups are binary searches. File data is read through the
+//!   VFS's page cache (`pagecache::CachedDevice`), keyed by device block so
+//!   deduplicated contents are cached once; each open file has a handle
+//!   holding its read-ahead state (`handle`), reads through the inode alone
+//!   (pread) are cached without read-ahead. The v1/v2 tables are loaded
+//!   once at mount, past the cache.
 //! - Bad input never panics: a malformed image gives an [`Errno`](vfs::Errno)
 //!   (EINVAL when it is not ROFS, EIO when it breaks a rule of the format,
 //!   ENOMEM when its tables do not fit in memory: every allocation sized by
@@ -37,6 +41,7 @@ mod crc;
 mod data;
 mod error;
 mod fs;
+mod handle;
 mod image;
 mod inode;
 mod mem;

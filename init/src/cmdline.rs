@@ -9,11 +9,13 @@
 //! | `test` | run the in-guest test suites, exit 0 if all pass, else 1 |
 //! | `bench` | run the in-guest benchmarks |
 //! | `bench.file=PATH` | the big file for `bench` (default `/big.bin`) |
+//! | `bench.ramfs=SIZE`, `bench.only=ramfs` | bytes of `bench`'s ramfs and memcpy figures (default 64M); only those figures |
 //! | `run=/path/script` | run the shell script at PATH from the image, then power off |
 //! | `run=CMD;CMD;...` | run these shell commands (`;`-separated), then power off |
 //! | `log=LEVEL` | `off`, `error`, `warn`, `info` (default), `debug`, `trace` |
 //! | `vfs.fstab=dev:path:fs[:flags[:opts]]` | a mount; repeat the word (or separate entries with `;`) for more. Any given replaces the default table. `fstab=` is an alias |
 //! | `rofs.roothash=HEX` | verify the root entry's disk against this dm-verity root hash: short for its `roothash=HEX` option ([`crate::verity`]) |
+//! | `vfs.cache=SIZE` | the page cache's budget: bytes (`K`/`M`/`G`) or `N%` of the heap; default a quarter of the heap, at most 256 MiB ([`crate::cache_size`]) |
 //! | `root=overlay`, `root.size=SIZE` | a writable `/`: an overlay over the root entry's filesystem, changes in a ramfs of SIZE (default half the heap) ([`crate::overlay_root`]) |
 //! | `root=virtiofs:TAG` | `/` is the virtio-fs share of that tag, writable; `/dev` and `/tmp` still mounted ([`crate::overlay_root`]) |
 //! | `virtiofs.timeout=SECONDS` | how long a virtio-fs request waits for the host's daemon (default 20, 1 to 3600); then the device is given up on and requests fail with EIO |
@@ -57,6 +59,11 @@ pub struct Config {
     pub mode: Mode,
     pub log_level: LogLevel,
     pub bench_file: String,
+    /// `bench.ramfs=SIZE`: bytes of the ramfs and memcpy figures.
+    pub bench_ramfs: u64,
+    /// `bench.only=ramfs`: only the memcpy and ramfs figures (booted with a
+    /// large `-m` for 256 MiB of them).
+    pub bench_ramfs_only: bool,
     /// Mounts from `vfs.fstab=`; None means the default table.
     pub fstab: Option<Vec<MountEntry>>,
     /// Words the kernel does not know (reported, then ignored).
@@ -70,6 +77,8 @@ pub struct Config {
     /// `virtiofs.timeout=SECONDS`: how long a virtio-fs request waits for
     /// the daemon before the device is given up on (EIO from then on).
     pub share_timeout_s: u32,
+    /// `vfs.cache=`; None: the default ([`crate::cache_size::budget`]).
+    pub cache: Option<crate::cache_size::CacheSize>,
 }
 
 /// The default of `virtiofs.timeout=`: generous, since a 1 MiB request
@@ -127,11 +136,14 @@ pub fn parse(line: &str) -> Result<Config, String> {
         mode: Mode::Shell,
         log_level: LogLevel::Info,
         bench_file: "/big.bin".to_string(),
+        bench_ramfs: 64 << 20,
+        bench_ramfs_only: false,
         fstab: None,
         unknown: Vec::new(),
         root_hash: None,
         root: Default::default(),
         share_timeout_s: DEFAULT_SHARE_TIMEOUT_S,
+        cache: None,
     };
     let mut mode_word: Option<String> = None;
     for word in split_words(line)? {
@@ -159,6 +171,19 @@ pub fn parse(line: &str) -> Result<Config, String> {
                 }
                 config.bench_file = v.to_string();
                 None
+            }
+            ("bench.ramfs", Some(v)) => {
+                config.bench_ramfs = vfs::parse_size(v)
+                    .filter(|&n| n >= 1 << 20)
+                    .ok_or_else(|| format!("bench.ramfs=`{v}`: not a size of at least 1M"))?;
+                None
+            }
+            ("bench.only", Some("ramfs")) => {
+                config.bench_ramfs_only = true;
+                None
+            }
+            ("bench.only", Some(v)) => {
+                return Err(format!("bench.only=`{v}`: only `ramfs` is known"));
             }
             ("log", Some(v)) => {
                 config.log_level = parse_level(v).ok_or_else(|| {
@@ -189,6 +214,12 @@ pub fn parse(line: &str) -> Result<Config, String> {
                     .ok_or_else(|| {
                         format!("virtiofs.timeout=`{v}`: use whole seconds from 1 to 3600")
                     })?;
+                None
+            }
+            ("vfs.cache", Some(v)) => {
+                if config.cache.replace(crate::cache_size::parse(v)?).is_some() {
+                    return Err("vfs.cache= given twice".to_string());
+                }
                 None
             }
             ("root" | "root.size", Some(v)) => {
@@ -303,6 +334,13 @@ mod tests {
         assert!(parse("test bench").is_err());
         assert!(parse("run=").is_err());
         assert!(parse("bench.file=relative").is_err());
+        assert_eq!(
+            parse("bench bench.ramfs=256M").unwrap().bench_ramfs,
+            256 << 20
+        );
+        assert!(parse("bench.ramfs=1k").is_err());
+        assert!(parse("bench bench.only=ramfs").unwrap().bench_ramfs_only);
+        assert!(parse("bench.only=walk").is_err());
     }
 
     #[test]
@@ -322,6 +360,22 @@ mod tests {
         assert_eq!(c.fstab.unwrap().len(), 2);
         assert!(parse("vfs.fstab=none:/tmp:ramfs").is_err(), "no root");
         assert!(parse("vfs.fstab=garbage").is_err());
+    }
+
+    #[test]
+    fn cache_word() {
+        use crate::cache_size::CacheSize;
+        assert_eq!(parse("").unwrap().cache, None);
+        assert_eq!(
+            parse("vfs.cache=16M").unwrap().cache,
+            Some(CacheSize::Bytes(16 << 20))
+        );
+        assert_eq!(
+            parse("vfs.cache=50%").unwrap().cache,
+            Some(CacheSize::Percent(50))
+        );
+        assert!(parse("vfs.cache=lots").is_err());
+        assert!(parse("vfs.cache=1M vfs.cache=2M").is_err());
     }
 
     #[test]

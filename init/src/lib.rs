@@ -11,6 +11,7 @@
 //! |---|---|
 //! | [`platform`] | the [`Platform`] seam and the `print!`/`println!` macros that write through it |
 //! | [`cmdline`] | the kernel command line (`test`, `bench`, `run=`, `log=`, `vfs.fstab=`) |
+//! | [`cache_size`] | `vfs.cache=`: the page cache's budget and its default |
 //! | [`fstab`] | mount tables: `vfs.fstab=` entries, `/etc/fstab`, the default table |
 //! | [`mounts`] | mounting a table at boot: a loop over the VFS's filesystem-type registry |
 //! | [`overlay_root`] | `root=overlay`: the root entry as the lower layer of a writable overlay `/` |
@@ -34,6 +35,7 @@ extern crate std;
 pub mod platform;
 
 pub mod bench;
+pub mod cache_size;
 pub mod cmdline;
 pub mod fstab;
 pub mod mounts;

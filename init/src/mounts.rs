@@ -63,6 +63,26 @@ pub fn register_types(vfs: &Vfs, devfs: &Arc<DevFs>, shares: &[Share]) {
     }
 }
 
+/// Add each disk to `devfs` as `/dev/NAME`, read and written through
+/// `cache`: [`PageCache::attach`](vfs::pagecache::PageCache::attach) gives
+/// one wrapper per disk, so the node and every filesystem mounted on that
+/// disk share its pages (and a write through the node updates them). A
+/// disk the cache cannot take is added uncached, with a warning.
+pub fn add_disks(devfs: &DevFs, disks: &[Disk], cache: &Arc<vfs::pagecache::PageCache>) {
+    for disk in disks {
+        let node: Arc<dyn BlockDevice> = match cache.attach(&disk.name, disk.device.clone()) {
+            Ok(cached) => cached,
+            Err(e) => {
+                log::warn!("/dev/{}: not cached ({e:?})", disk.name);
+                disk.device.clone()
+            }
+        };
+        if let Err(e) = devfs.add_block_device(&disk.name, node) {
+            log::warn!("/dev/{}: not added: {e}", disk.name);
+        }
+    }
+}
+
 /// A disk found at boot, named as in /dev (`vblk0`, ...).
 pub struct Disk {
     pub name: String,

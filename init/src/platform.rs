@@ -64,6 +64,12 @@ pub trait Platform {
         DiskStats::default()
     }
 
+    /// Whether allocations fail when the heap is full (the kernel's), so a
+    /// suite may exhaust it on purpose; host allocators do not run out.
+    fn heap_is_bounded(&self) -> bool {
+        false
+    }
+
     /// Read an address that is not mapped, for `debug-fault`: on the kernel
     /// the page fault handler ends the VM and this never returns. A platform
     /// without such an address returns None.

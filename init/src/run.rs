@@ -6,6 +6,7 @@ use alloc::vec::Vec;
 
 use fs_devfs::DevFs;
 use vfs::Vfs;
+use vfs::pagecache::PageCache;
 
 use crate::cmdline::{Config, Mode};
 use crate::fstab::{MountEntry, default_table};
@@ -21,9 +22,12 @@ pub struct Boot<'a> {
     pub config: &'a Config,
     /// The probed disks, named as in /dev (`vblk0`, ...).
     pub disks: &'a [Disk],
-    /// The one devfs instance (disks and console already added); every
-    /// `devfs` mount shows it.
+    /// The one devfs instance (disks and console already added, through
+    /// `cache`: [`mounts::add_disks`]); every `devfs` mount shows it.
     pub devfs: &'a Arc<DevFs>,
+    /// The one page cache (budget from `vfs.cache=`), shared by every
+    /// mount and the devfs block nodes.
+    pub cache: &'a Arc<PageCache>,
     /// How long the device probe took, for the boot log line.
     pub probe_ns: u64,
 }
@@ -50,7 +54,7 @@ pub fn dentry_limit(heap_bytes: u64) -> usize {
 /// [`crate::overlay_root`]), then `/etc/fstab` applied. Only a root
 /// failure is fatal.
 pub fn mount_all(platform: &dyn Platform, boot: &Boot) -> Result<Mounted, Fatal> {
-    let vfs = Vfs::new(platform.clock());
+    let vfs = Vfs::with_cache(platform.clock(), boot.cache.clone());
     vfs.set_dentry_limit(dentry_limit(platform.heap_bytes()));
     mounts::register_types(&vfs, boot.devfs, &platform.shares());
     let default: Vec<MountEntry>;
@@ -129,6 +133,8 @@ pub fn run(platform: &dyn Platform, boot: &Boot) -> u32 {
                 mount_ns: mounted.root_mount_ns,
                 big_file: &boot.config.bench_file,
                 cmdline: boot.cmdline,
+                ramfs_bytes: usize::try_from(boot.config.bench_ramfs).unwrap_or(usize::MAX),
+                ramfs_only: boot.config.bench_ramfs_only,
             });
             EXIT_SUCCESS
         }

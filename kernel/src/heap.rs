@@ -1,13 +1,91 @@
 //! The kernel heap: talc over every RAM region of the memory map below 4 GiB
 //! (the identity-mapped part), minus the kernel image and page zero.
+//!
+//! An allocation that fails asks the page cache to give memory back
+//! ([`PageCache::shrink`]) and retries while it does, so cached pages never
+//! make an allocation fail that would fit without them. The cache only
+//! `try_lock`s there, so a failure under the cache's own lock just fails.
 
+use core::alloc::{GlobalAlloc, Layout};
+
+use alloc::sync::Arc;
 use talc::TalcLock;
 use talc::source::Manual;
+use vfs::pagecache::PageCache;
 
 use crate::pvh::{MEM_RAM, MemRegion};
 
+/// What one reclaim step asks the cache for at least: a few pages, so a
+/// run of small failing allocations does not evict page by page.
+const RECLAIM_MIN: usize = 64 * 1024;
+
+/// talc, with a retry after the cache shrinks on failure.
+struct Reclaiming {
+    talc: TalcLock<spinning_top::RawSpinlock, Manual>,
+}
+
 #[global_allocator]
-static ALLOCATOR: TalcLock<spinning_top::RawSpinlock, Manual> = TalcLock::new(Manual);
+static ALLOCATOR: Reclaiming = Reclaiming {
+    talc: TalcLock::new(Manual),
+};
+
+/// The page cache to shrink under memory pressure (set once at boot).
+static CACHE: spin::Once<Arc<PageCache>> = spin::Once::new();
+
+/// Let allocation failures shrink `cache`.
+pub fn set_cache(cache: Arc<PageCache>) {
+    CACHE.call_once(|| cache);
+}
+
+/// Ask the cache for about `bytes`; whether it gave anything back. Called
+/// with the allocator unlocked: freeing the pages re-enters it.
+fn reclaim(bytes: usize) -> bool {
+    CACHE
+        .get()
+        .is_some_and(|cache| cache.shrink(bytes.max(RECLAIM_MIN)) > 0)
+}
+
+// SAFETY: every method forwards to talc's GlobalAlloc with the caller's
+// arguments unchanged; a retry after `reclaim` is a fresh call with the
+// same arguments, and talc's lock is not held across `reclaim`.
+unsafe impl GlobalAlloc for Reclaiming {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        loop {
+            // SAFETY: forwarded from our caller's contract.
+            let ptr = unsafe { self.talc.alloc(layout) };
+            // The cache holds finitely many pages, so this ends.
+            if !ptr.is_null() || !reclaim(layout.size()) {
+                return ptr;
+            }
+        }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        loop {
+            // SAFETY: forwarded from our caller's contract.
+            let ptr = unsafe { self.talc.alloc_zeroed(layout) };
+            if !ptr.is_null() || !reclaim(layout.size()) {
+                return ptr;
+            }
+        }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded from our caller's contract.
+        unsafe { self.talc.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        loop {
+            // SAFETY: forwarded from our caller's contract; a failed realloc
+            // leaves `ptr` valid, so retrying with it is sound.
+            let new = unsafe { self.talc.realloc(ptr, layout, new_size) };
+            if !new.is_null() || !reclaim(new_size) {
+                return new;
+            }
+        }
+    }
+}
 
 unsafe extern "C" {
     static __kernel_start: u8;
@@ -44,6 +122,7 @@ pub unsafe fn init(regions: &[MemRegion], keep: Option<(u64, u64)>) -> u64 {
                 // no longer used by the loader.
                 let claimed = unsafe {
                     ALLOCATOR
+                        .talc
                         .lock()
                         .claim(start as usize as *mut u8, (piece_end - start) as usize)
                 };

@@ -74,6 +74,7 @@ use drivers::BlockDevice;
 use drivers::virtio::VirtioBlk;
 use fs_devfs::DevFs;
 use init::{Disk, EXIT_BAD_CMDLINE, EXIT_PANIC};
+use vfs::pagecache::PageCache;
 
 use crate::platform::{KernelPlatform, SerialConsole};
 
@@ -158,11 +159,15 @@ extern "C" fn kernel_main(start_info: u64) -> ! {
         .collect();
     let seed =
         arch::rdrand64().unwrap_or_else(|| arch::rdtsc().rotate_left(17) ^ 0x9E37_79B9_7F4A_7C15);
+    // One page cache for every mount and /dev node, shrunk by the heap
+    // when an allocation fails.
+    let cache_budget = init::cache_size::budget(config.cache, heap_bytes);
+    let cache = PageCache::new(usize::try_from(cache_budget).unwrap_or(usize::MAX));
+    heap::set_cache(cache.clone());
+    log::info!("page cache: {} KiB budget", cache_budget >> 10);
     let devfs = DevFs::new(seed);
     devfs.set_console(Arc::new(SerialConsole));
-    for disk in &disks {
-        let _ = devfs.add_block_device(&disk.name, disk.device.clone());
-    }
+    init::mounts::add_disks(&devfs, &disks, &cache);
 
     // Everything else is policy.
     let platform = KernelPlatform {
@@ -175,6 +180,7 @@ extern "C" fn kernel_main(start_info: u64) -> ! {
         config: &config,
         disks: &disks,
         devfs: &devfs,
+        cache: &cache,
         probe_ns,
     };
     arch::exit(init::run(&platform, &boot))

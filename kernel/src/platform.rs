@@ -114,6 +114,10 @@ impl init::Platform for KernelPlatform {
         self.heap_bytes
     }
 
+    fn heap_is_bounded(&self) -> bool {
+        true
+    }
+
     fn read_unmapped(&self) -> Option<u64> {
         // SAFETY: deliberately faults (the address is outside every mapping);
         // the page-fault handler reports it and exits the VM.

@@ -10,6 +10,8 @@
 //!   streaming the serial console.
 //! - [`virtiofsd`]: QEMU's virtiofsd on a temporary directory, for boots
 //!   with a virtio-fs share.
+//! - [`vs_linux`]: `guest-bench --vs-linux`, Debian's Linux on EROFS and
+//!   SquashFS images of the same tree under the same QEMU.
 //! - [`host_platform`]: init's `Platform` on the host, so the in-guest
 //!   suites run here with the kernel's own mount code.
 
@@ -21,6 +23,7 @@ pub mod host_platform;
 pub mod hostile_image;
 pub mod qemu;
 pub mod virtiofsd;
+pub mod vs_linux;
 
 use vfs::{Clock, Timespec};
 

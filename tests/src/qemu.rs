@@ -47,7 +47,7 @@ impl Machine {
     }
 
     /// `-machine` value and the virtio-blk device for the disk.
-    fn args(self) -> (&'static str, &'static str) {
+    pub fn args(self) -> (&'static str, &'static str) {
         match self {
             Machine::Q35 => ("q35", "virtio-blk-pci"),
             Machine::Microvm => ("microvm", "virtio-blk-device"),

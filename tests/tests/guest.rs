@@ -56,9 +56,6 @@ fn host_boot(
 ) -> (HostPlatform, init::Mounted, Arc<CapturedConsole>) {
     let disk: Arc<dyn BlockDevice> = Arc::new(FileDisk::open(image, 512).expect("open image"));
     let devfs = fs_devfs::DevFs::new(0x1234_5678);
-    devfs
-        .add_block_device("vblk0", disk.clone())
-        .expect("add vblk0");
     let console = Arc::new(CapturedConsole::default());
     devfs.set_console(console.clone());
     let disks = [init::Disk {
@@ -66,12 +63,17 @@ fn host_boot(
         device: disk,
     }];
     let config = init::cmdline::parse(cmdline).expect("command line");
+    // Sized and shared as the kernel does.
+    let budget = init::cache_size::budget(config.cache, heap_bytes);
+    let cache = vfs::pagecache::PageCache::new(budget as usize);
+    init::mounts::add_disks(&devfs, &disks, &cache);
     let platform = HostPlatform::new(heap_bytes);
     let boot = init::Boot {
         cmdline,
         config: &config,
         disks: &disks,
         devfs: &devfs,
+        cache: &cache,
         probe_ns: 0,
     };
     let mounted = init::mount_all(&platform, &boot)
@@ -315,6 +317,8 @@ fn host_bench_prints_every_figure() {
         mount_ns: 250_000,
         big_file: "/big.bin",
         cmdline: "bench",
+        ramfs_bytes: 64 << 20,
+        ramfs_only: false,
     });
     let out = platform.take_output();
     let results = qemu::parse_results(&out);
@@ -327,6 +331,13 @@ fn host_bench_prints_every_figure() {
         "readall-warm",
         "big-cold",
         "big-warm",
+        "small-cold",
+        "small-warm",
+        "random-cold",
+        "random-warm",
+        "lru-scan",
+        "lru-hot-reread",
+        "memcpy",
         "ramfs-write",
         "ramfs-read",
     ] {

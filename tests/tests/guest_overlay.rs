@@ -43,21 +43,23 @@ impl fs_devfs::Console for CapturedConsole {
 fn host_suite(image: &Path, cmdline: &str) -> ((u32, u32), String) {
     let disk: Arc<dyn BlockDevice> = Arc::new(FileDisk::open(image, 512).expect("open image"));
     let devfs = fs_devfs::DevFs::new(0x1234_5678);
-    devfs
-        .add_block_device("vblk0", disk.clone())
-        .expect("vblk0");
     devfs.set_console(Arc::new(CapturedConsole::default()));
     let disks = [init::Disk {
         name: "vblk0".to_string(),
         device: disk,
     }];
     let config = init::cmdline::parse(cmdline).expect("command line");
+    // Sized and shared as the kernel does.
+    let budget = init::cache_size::budget(config.cache, SUITE_HEAP);
+    let cache = vfs::pagecache::PageCache::new(budget as usize);
+    init::mounts::add_disks(&devfs, &disks, &cache);
     let platform = HostPlatform::new(SUITE_HEAP);
     let boot = init::Boot {
         cmdline,
         config: &config,
         disks: &disks,
         devfs: &devfs,
+        cache: &cache,
         probe_ns: 0,
     };
     let mounted = init::mount_all(&platform, &boot)

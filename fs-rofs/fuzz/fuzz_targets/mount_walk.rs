@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use drivers::{BlockDevice, RamDisk};
 use libfuzzer_sys::fuzz_target;
-use vfs::{FileSystem, FileType, Inode};
+use vfs::{FileSystem, FileType, Inode, OpenFlags};
 
 const MAX_DEPTH: usize = 16;
 const MAX_VISITS: usize = 4096;
@@ -36,6 +36,20 @@ fn visit(inode: &Arc<dyn Inode>, depth: usize, visits: &mut usize) {
             let size = inode.getattr().map(|s| s.size).unwrap_or(0).min(MAX_READ);
             let mut buf = vec![0u8; 4096];
             let mut offset = 0;
+            // As an open file reads (through the page cache with
+            // read-ahead), then once more through the inode (cached pages).
+            let handle = inode.open(OpenFlags::O_RDONLY).ok().flatten();
+            while offset < size {
+                let read = match &handle {
+                    Some(h) => h.read_at(&**inode, offset, &mut buf),
+                    None => inode.read_at(offset, &mut buf),
+                };
+                match read {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => offset += n as u64,
+                }
+            }
+            offset = 0;
             while offset < size {
                 match inode.read_at(offset, &mut buf) {
                     Ok(0) | Err(_) => break,

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use drivers::{BlockDevice, RamDisk};
 use fs_rofs::RofsFs;
 use fs_rofs::writer::{BuildOptions, EntryMeta, FileSource, Format, ImageBuilder, ImageSummary};
-use vfs::{Errno, FileSystem, FileType, Inode, VfsResult};
+use vfs::{Errno, FileSystem, FileType, Inode, OpenFlags, VfsResult};
 
 /// Build an image in memory.
 pub fn write_image(builder: ImageBuilder) -> (Vec<u8>, ImageSummary) {
@@ -93,13 +93,28 @@ pub const BIG_LIMITS: Limits = Limits {
     read_files: true,
 };
 
-/// Read a whole file through `read_at`, in `chunk`-sized reads.
+/// Read `buf` at `offset` through `handle` (an open file), else the inode.
+pub fn read_via(
+    inode: &dyn Inode,
+    handle: Option<&dyn vfs::FileHandle>,
+    offset: u64,
+    buf: &mut [u8],
+) -> VfsResult<usize> {
+    match handle {
+        Some(handle) => handle.read_at(inode, offset, buf),
+        None => inode.read_at(offset, buf),
+    }
+}
+
+/// Read a whole file as an open file does (through its handle, so with
+/// read-ahead), in `chunk`-sized reads.
 pub fn read_all(inode: &dyn Inode, size: u64, chunk: usize) -> VfsResult<Vec<u8>> {
+    let handle = inode.open(OpenFlags::O_RDONLY)?;
     let mut data = vec![0u8; size as usize];
     let mut done = 0usize;
     while done < data.len() {
         let end = (done + chunk).min(data.len());
-        let n = inode.read_at(done as u64, &mut data[done..end])?;
+        let n = read_via(inode, handle.as_deref(), done as u64, &mut data[done..end])?;
         if n == 0 {
             return Err(Errno::EIO);
         }
@@ -107,7 +122,7 @@ pub fn read_all(inode: &dyn Inode, size: u64, chunk: usize) -> VfsResult<Vec<u8>
     }
     // At the end, reads return 0.
     let mut extra = [0u8; 8];
-    if inode.read_at(size, &mut extra)? != 0 {
+    if read_via(inode, handle.as_deref(), size, &mut extra)? != 0 {
         return Err(Errno::EIO);
     }
     Ok(data)

@@ -33,4 +33,8 @@ fuzz_target!(|data: &[u8]| {
         _ => {}
     }
     assert!(config.bench_file.starts_with('/'), "{line:?}");
+    // Whatever the word said, the budget never exceeds the heap.
+    for heap in [0, 1 << 20, u64::MAX] {
+        assert!(init::cache_size::budget(config.cache, heap) <= heap, "{line:?}");
+    }
 });

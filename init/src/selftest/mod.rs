@@ -13,7 +13,7 @@
 //! `N passed, N failed` on its own line.
 //!
 //! This file is the runner and the list of tests in their order; each suite
-//! is one file (`rofs`, `ramfs`, `dev`, `mounts`, `errors`, `overlay` with
+//! is one file (`rofs`, `ramfs`, `dev`, `cache`, `mounts`, `errors`, `overlay` with
 //! `overlay_walk`), with the assertion helpers in `check` and the host
 //! facts in `facts`.
 //!
@@ -26,6 +26,7 @@
 //! `selftest.only=PREFIX` runs only the tests whose names start with
 //! PREFIX (`selftest.only=virtiofs`); the summary counts those.
 
+mod cache;
 mod check;
 mod dev;
 mod errors;
@@ -123,6 +124,20 @@ pub fn run(env: &Env) -> (u32, u32) {
     runner.check("dev-console", || dev::console(vfs));
     runner.check("dev-vblk0", || dev::vblk0(vfs, env.cmdline));
     runner.check("dev-remount", || dev::remount(vfs));
+
+    runner.check("cache-counters", || {
+        cache::counters(vfs, crc_list.as_ref().map_err(Clone::clone)?)
+    });
+    runner.check("cache-dev-shared", || {
+        cache::dev_shared(vfs, crc_list.as_ref().map_err(Clone::clone)?, env.cmdline)
+    });
+    runner.check("cache-shrink", || {
+        let heap = env
+            .platform
+            .heap_is_bounded()
+            .then(|| env.platform.heap_bytes());
+        cache::shrink(vfs, heap)
+    });
 
     runner.check("mount-umount-ramfs", || mounts::mount_umount(vfs));
     runner.check("umount-busy", || mounts::umount_busy(vfs));

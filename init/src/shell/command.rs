@@ -36,6 +36,7 @@ commands:
   hexdump [-s OFFSET] [-n LENGTH] FILE
   crc32 FILE...                 CRC32 and size, as in /crc32.list
   readspeed PATH [BUFSIZE]      read with BUFSIZE reads (default 4M): MiB/s, disk requests
+  cachestat                     page cache: budget, resident bytes, counters per disk and in total
   cd DIR, pwd, sync, uptime, help, poweroff
   debug-panic, debug-fault, debug-overflow
                                 trigger a panic / a page fault / a stack overflow (exit code 4)";
@@ -68,6 +69,7 @@ pub(super) fn dispatch(sh: &Shell, args: &[&str], out: &mut Out) -> Flow {
         "pwd" => dirs::pwd(vfs, out),
         "sync" => vfs.sync().map_err(|e| Error::Errno(String::new(), e)),
         "uptime" => system::uptime(sh, out),
+        "cachestat" => system::cachestat(vfs, rest, out),
         "help" => {
             let _ = writeln!(out, "{HELP}");
             Ok(())

@@ -7,7 +7,7 @@
 //! | `files` | `cat`, `stat`, `rm`, `mv`, `ln`, `cp`, `echo`, `touch` |
 //! | `dirs` | `ls`, `mkdir`, `find`, `cd`, `pwd` |
 //! | `tree` | `rm -r`, `cp -r` and the file copy loop |
-//! | `system` | `df`, `mount`, `umount`, `sync`, `uptime`, `help`, `debug-*` |
+//! | `system` | `df`, `mount`, `umount`, `sync`, `uptime`, `cachestat`, `help`, `debug-*` |
 //! | `data` | `hexdump`, `crc32`, `readspeed` |
 //!
 //! What they share: `walk` (the recursive walk with loop detection and

@@ -1,4 +1,4 @@
-//! Mounts and information: `df`, `mount`, `umount`, `uptime`, and the
+//! Mounts and information: `df`, `mount`, `umount`, `uptime`, `cachestat`, and the
 //! `debug-*` commands that exercise the kernel's failure paths.
 
 use alloc::format;
@@ -6,9 +6,9 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt::Write;
 
-use vfs::{MountFlags, Vfs};
+use vfs::{Errno, MountFlags, Vfs};
 
-use super::command::{CmdResult, at, usage};
+use super::command::{CmdResult, Error, at, usage};
 use super::{Out, Shell};
 use crate::println;
 
@@ -143,6 +143,19 @@ pub(super) fn umount(vfs: &Vfs, args: &[&str]) -> CmdResult {
 pub(super) fn uptime(sh: &Shell, out: &mut Out) -> CmdResult {
     let ms = sh.platform.now_ns() / 1_000_000;
     let _ = writeln!(out, "up {}.{:03} s", ms / 1000, ms % 1000);
+    Ok(())
+}
+
+/// `cachestat`: the page cache's figures (`CacheStats`'s table).
+pub(super) fn cachestat(vfs: &Vfs, args: &[&str], out: &mut Out) -> CmdResult {
+    if !args.is_empty() {
+        return Err(usage("cachestat"));
+    }
+    let stats = vfs
+        .cache()
+        .stats()
+        .map_err(|_| Error::Errno(String::new(), Errno::ENOMEM))?;
+    let _ = write!(out, "{stats}");
     Ok(())
 }
 

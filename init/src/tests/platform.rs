@@ -10,6 +10,7 @@ use std::vec::Vec;
 use drivers::{BlockDevice, RamDisk};
 use fs_devfs::DevFs;
 use fs_rofs::writer::{BuildOptions, EntryMeta, FileSource, ImageBuilder};
+use vfs::pagecache::PageCache;
 use vfs::{Clock, Timespec};
 
 use crate::cmdline::{self, Config};
@@ -137,28 +138,40 @@ pub struct Machine {
     pub config: Config,
     pub disks: Vec<Disk>,
     pub devfs: Arc<DevFs>,
+    pub cache: Arc<PageCache>,
 }
 
 impl Machine {
     /// `disk` as vblk0 (if any), devfs with it, and `cmdline` parsed.
     pub fn new(disk: Option<Vec<u8>>, cmdline: &str) -> Machine {
+        let disks = disk
+            .into_iter()
+            .map(|bytes| {
+                let device: Arc<dyn BlockDevice> = Arc::new(RamDisk::from_bytes(512, bytes));
+                Disk {
+                    name: String::from("vblk0"),
+                    device,
+                }
+            })
+            .collect();
+        Machine::with_disks(disks, cmdline)
+    }
+
+    /// `disks`, added to devfs through the page cache as the kernel does,
+    /// and `cmdline` parsed.
+    pub fn with_disks(disks: Vec<Disk>, cmdline: &str) -> Machine {
         let devfs = DevFs::new(7);
-        let mut disks = Vec::new();
-        if let Some(bytes) = disk {
-            let device: Arc<dyn BlockDevice> = Arc::new(RamDisk::from_bytes(512, bytes));
-            devfs
-                .add_block_device("vblk0", device.clone())
-                .expect("vblk0");
-            disks.push(Disk {
-                name: String::from("vblk0"),
-                device,
-            });
-        }
+        let config = cmdline::parse(cmdline).expect("command line");
+        // As the kernel sizes it, for a 64 MiB heap.
+        let budget = crate::cache_size::budget(config.cache, 64 << 20);
+        let cache = PageCache::new(budget as usize);
+        crate::mounts::add_disks(&devfs, &disks, &cache);
         Machine {
             cmdline: String::from(cmdline),
-            config: cmdline::parse(cmdline).expect("command line"),
+            config,
             disks,
             devfs,
+            cache,
         }
     }
 
@@ -168,6 +181,7 @@ impl Machine {
             config: &self.config,
             disks: &self.disks,
             devfs: &self.devfs,
+            cache: &self.cache,
             probe_ns: 0,
         }
     }

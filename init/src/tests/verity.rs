@@ -47,23 +47,18 @@ pub(super) fn tamper(bytes: &mut [u8], needle: &[u8]) {
 }
 
 pub(super) fn machine(disks: Vec<Vec<u8>>, cmdline: &str) -> Machine {
-    let devfs = fs_devfs::DevFs::new(7);
     let disks = disks
         .into_iter()
         .enumerate()
         .map(|(i, bytes)| {
             let device: Arc<dyn BlockDevice> = Arc::new(RamDisk::from_bytes(512, bytes));
-            let name = format!("vblk{i}");
-            devfs.add_block_device(&name, device.clone()).expect("add");
-            Disk { name, device }
+            Disk {
+                name: format!("vblk{i}"),
+                device,
+            }
         })
         .collect();
-    Machine {
-        cmdline: cmdline.to_string(),
-        config: cmdline::parse(cmdline).expect("command line"),
-        disks,
-        devfs,
-    }
+    Machine::with_disks(disks, cmdline)
 }
 
 fn mounts(vfs: &vfs::Vfs) -> Vec<(String, String)> {

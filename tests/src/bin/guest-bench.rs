@@ -1,9 +1,11 @@
 //! The in-guest benchmark driver behind `tests/guest-bench.sh`.
 //!
 //! Builds the test image and the kernel, boots `bench` on microvm and q35
-//! (several runs each, the median is shown), and prints each figure next to
-//! the Linux anchor figures from the issue as a ratio (anchor / ours: above 1
-//! means we are faster). Then reports the stripped kernel size and the
+//! (several runs each, the median is shown), and prints each figure with
+//! the virtio requests it sent. Ratios only ever compare figures of the
+//! same boots (warm / cold, ramfs-read / memcpy); no figure typed in. The
+//! 256 MiB ramfs-versus-memcpy figures come from their own boots
+//! (`bench.only=ramfs`, `-m 1G`). Then reports the stripped kernel size and the
 //! smallest `-m` that boots the test image. Last, the verified root: the
 //! image with a dm-verity tree booted with and without `rofs.roothash=`,
 //! alternating, on the first machine; each figure's ratio verified /
@@ -16,6 +18,8 @@
 //! `--share-cache none|auto|always` names, on a temporary
 //! directory per boot, `bench bench.share=share`, its figures and the
 //! in-guest ratios against ROFS over virtio-blk from the same boot).
+//! `--vs-linux` (only the comparison with Linux on EROFS and SquashFS, on
+//! the first machine: [`tests::vs_linux`]).
 //! `GUEST_ACCEL=tcg` forces TCG (see `tests::qemu::default_accel`).
 
 use std::collections::BTreeMap;
@@ -27,12 +31,6 @@ use tests::guest_image::{self, GuestImage, ImageSpec};
 use tests::guest_verity;
 use tests::qemu::{self, Boot, Machine, status};
 use tests::virtiofsd::Virtiofsd;
-
-/// Linux 6.x under TCG on this machine kind (from the issue).
-const LINUX_BOOT_MS: f64 = 1600.0;
-const LINUX_MOUNT_MS: f64 = 10.0;
-const LINUX_BIG_COLD_MS: f64 = 110.0;
-const LINUX_BIG_COLD_MIBPS: f64 = 580.0;
 
 /// Figures in print order: (name, unit).
 const FIGURES: &[(&str, &str)] = &[
@@ -47,10 +45,31 @@ const FIGURES: &[(&str, &str)] = &[
     ("readall-cold", "ms"),
     ("readall-cold-mibps", "MiB/s"),
     ("readall-warm", "ms"),
+    ("small-cold", "ms"),
+    ("small-warm", "ms"),
+    ("random-cold", "ms"),
+    ("random-warm", "ms"),
+    ("lru-scan", "ms"),
+    ("lru-hot-reread", "ms"),
+];
+
+/// Figures of the `bench.only=ramfs` boots (256 MiB into 256 MiB).
+const RAMFS_FIGURES: &[(&str, &str)] = &[
+    ("memcpy", "ms"),
+    ("memcpy-mibps", "MiB/s"),
     ("ramfs-write", "ms"),
     ("ramfs-write-mibps", "MiB/s"),
     ("ramfs-read", "ms"),
     ("ramfs-read-mibps", "MiB/s"),
+];
+
+/// Same-run ratios printed under the table: (label, numerator, denominator).
+const RATIOS: &[(&str, &str, &str)] = &[
+    ("walk warm / cold", "walk-warm", "walk-cold"),
+    ("readall warm / cold", "readall-warm", "readall-cold"),
+    ("small warm / cold", "small-warm", "small-cold"),
+    ("random warm / cold", "random-warm", "random-cold"),
+    ("ramfs-read / memcpy", "ramfs-read", "memcpy"),
 ];
 
 fn main() -> ExitCode {
@@ -66,7 +85,7 @@ fn main() -> ExitCode {
 fn run() -> Result<(), String> {
     let mut runs = 3usize;
     let mut machines = vec![Machine::Microvm, Machine::Q35];
-    let (mut verity, mut verity_only, mut share_only) = (true, false, false);
+    let (mut verity, mut verity_only, mut share_only, mut vs_linux) = (true, false, false, false);
     let mut share_cache = "none".to_string();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -86,6 +105,7 @@ fn run() -> Result<(), String> {
                 }
             }
             "--verity-only" => verity_only = true,
+            "--vs-linux" => vs_linux = true,
             "--no-verity" => verity = false,
             "--share" => share_only = true,
             "--share-cache" => {
@@ -116,105 +136,94 @@ fn run() -> Result<(), String> {
     if share_only {
         return share_comparison(&kernel, &image, &machines, runs, &share_cache);
     }
+    if vs_linux {
+        let work = guest_image::default_cache_dir().join("vs-linux");
+        return tests::vs_linux::run(&kernel, &image.path, &work, machines[0], runs);
+    }
 
-    let mut table: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    // table[figure][machine]: medians.
+    let mut table: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     let mut host_ms: Vec<Vec<f64>> = Vec::new();
     for &machine in &machines {
         let mut samples: BTreeMap<String, Vec<f64>> = BTreeMap::new();
         let mut walls = Vec::new();
         for run in 0..runs {
-            let mut boot = Boot::new(
-                &format!("{}#{run}", machine.name()),
-                machine,
-                &kernel,
-                Some(&image.path),
-                "bench",
-            );
-            boot.memory = "256M".into();
-            boot.timeout = Duration::from_secs(300);
-            boot.stream = false;
-            let outcome = qemu::boot(&boot)?;
-            if outcome.status != Some(status::SUCCESS) || !outcome.output.contains("BENCH-DONE") {
-                return Err(format!(
-                    "{}: {}\n{}",
-                    boot.name,
-                    outcome.describe(),
-                    outcome.output
-                ));
+            // The root figures in 256M; the 256 MiB ramfs/memcpy figures
+            // need three such buffers, so they get their own boot.
+            for (label, memory, cmdline) in [
+                ("", "256M", "bench"),
+                ("-ramfs", "1G", "bench bench.only=ramfs bench.ramfs=256M"),
+            ] {
+                let mut boot = Boot::new(
+                    &format!("{}{label}#{run}", machine.name()),
+                    machine,
+                    &kernel,
+                    Some(&image.path),
+                    cmdline,
+                );
+                boot.memory = memory.into();
+                boot.timeout = Duration::from_secs(300);
+                boot.stream = false;
+                let (figures, wall) = bench_boot(&boot, "BENCH-DONE")?;
+                for (name, value) in figures {
+                    samples.entry(name).or_default().push(value);
+                }
+                if label.is_empty() {
+                    walls.push(wall);
+                }
             }
-            for line in outcome
-                .output
-                .lines()
-                .filter(|l| l.starts_with("RESULT-ERROR"))
-            {
-                println!("{}: {line}", boot.name);
-            }
-            for (name, value) in qemu::parse_results(&outcome.output) {
-                samples.entry(name).or_default().push(value);
-            }
-            walls.push(outcome.elapsed.as_secs_f64() * 1000.0);
         }
-        for (name, _) in FIGURES {
+        for (name, _) in FIGURES.iter().chain(RAMFS_FIGURES) {
+            for key in [name.to_string(), format!("{name}-requests")] {
+                table
+                    .entry(key.clone())
+                    .or_default()
+                    .push(samples.get(&key).map(|v| median(v)).unwrap_or(f64::NAN));
+            }
+        }
+        for (_, top, bottom) in RATIOS {
+            let ratios: Vec<f64> = samples
+                .get(*top)
+                .zip(samples.get(*bottom))
+                .map(|(t, b)| t.iter().zip(b).map(|(t, b)| t / b).collect())
+                .unwrap_or_default();
             table
-                .entry(name)
+                .entry(format!("{top}/{bottom}"))
                 .or_default()
-                .push(samples.get(*name).map(|v| median(v)).unwrap_or(f64::NAN));
+                .push(median(&ratios));
         }
         host_ms.push(walls);
     }
 
     println!();
     println!(
-        "In-guest benchmark, median of {runs} boot(s) each; ratio = Linux anchor / ours (> 1: faster than Linux)"
+        "In-guest benchmark, median of {runs} boot(s) each; requests = virtio requests of the step"
     );
     let header: Vec<String> = machines
         .iter()
-        .map(|m| format!("{:>12}", m.name()))
+        .map(|m| format!("{:>12}{:>10}", m.name(), "requests"))
         .collect();
-    println!(
-        "{:<20} {} {:>8} {:>14}   ratio (per machine)",
-        "figure",
-        header.join(""),
-        "unit",
-        "Linux anchor"
-    );
-    for (name, unit) in FIGURES {
-        let values = &table[name];
-        let cells: Vec<String> = values.iter().map(|v| format!("{v:>12.3}")).collect();
-        let anchor = match *name {
-            "boot" => Some((LINUX_BOOT_MS, false)),
-            "mount" => Some((LINUX_MOUNT_MS, false)),
-            "big-cold" => Some((LINUX_BIG_COLD_MS, false)),
-            "big-cold-mibps" => Some((LINUX_BIG_COLD_MIBPS, true)),
-            _ => None,
-        };
-        let (anchor_text, ratios) = match anchor {
-            Some((linux, higher_is_better)) => {
-                let ratios: Vec<String> = values
-                    .iter()
-                    .map(|&ours| {
-                        format!(
-                            "{:.1}x",
-                            if higher_is_better {
-                                ours / linux
-                            } else {
-                                linux / ours
-                            }
-                        )
-                    })
-                    .collect();
-                (format!("{linux:.0}"), ratios.join(" "))
-            }
-            None => (String::new(), String::new()),
-        };
-        println!(
-            "{name:<20} {} {unit:>8} {anchor_text:>14}   {ratios}",
-            cells.join("")
-        );
+    println!("{:<20} {} {:>8}", "figure", header.join(""), "unit");
+    for (name, unit) in FIGURES.iter().chain(RAMFS_FIGURES) {
+        let values = &table[*name];
+        let requests = &table[&format!("{name}-requests")];
+        let cells: Vec<String> = values
+            .iter()
+            .zip(requests)
+            .map(|(v, r)| {
+                let r = if r.is_nan() {
+                    String::new()
+                } else {
+                    format!("{r:.0}")
+                };
+                format!("{v:>12.3}{r:>10}")
+            })
+            .collect();
+        println!("{name:<20} {} {unit:>8}", cells.join(""));
     }
     let walls: Vec<String> = host_ms
         .iter()
-        .map(|w| format!("{:>12.0}", median(w)))
+        .map(|w| format!("{:>12.0}{:>10}", median(w), ""))
         .collect();
     println!(
         "{:<20} {} {:>8}",
@@ -222,10 +231,19 @@ fn run() -> Result<(), String> {
         walls.join(""),
         "ms"
     );
+    println!("same-run ratios (median over boots of the per-boot ratio):");
+    for (label, top, bottom) in RATIOS {
+        let cells: Vec<String> = table[&format!("{top}/{bottom}")]
+            .iter()
+            .map(|r| format!("{r:>11.3}x{:>10}", ""))
+            .collect();
+        println!("{label:<20} {}", cells.join(""));
+    }
     println!(
-        "(big = {} MiB; Linux anchors: Linux 6.x under TCG, boot to init, EROFS mount, cold 64 MiB read)",
+        "(big = {} MiB; random = 2048 4 KiB preads of it; lru = the 64 smallest files after a 64 KiB-read pass over it; ramfs/memcpy = 256 MiB into 256 MiB)",
         spec.big_bytes >> 20
     );
+    println!("Linux on the same QEMU and tree: tests/guest-bench.sh --vs-linux");
 
     println!();
     report_kernel_size(&kernel);
@@ -290,7 +308,7 @@ virtiofsd: {}",
                     daemon.output()
                 )
             })?;
-            for (name, value) in figures {
+            for (name, value) in figures.0 {
                 samples.entry(name).or_default().push(value);
             }
         }
@@ -332,8 +350,9 @@ const VERITY_FIGURES: &[&str] = &[
     "readall-warm",
 ];
 
-/// One `bench` boot's `RESULT`/`RATE` figures and `INFO` numbers by name.
-fn bench_boot(boot: &Boot, must_say: &str) -> Result<BTreeMap<String, f64>, String> {
+/// One `bench` boot's `RESULT`/`RATE` figures and `INFO` numbers by name,
+/// and its QEMU start-to-exit time in ms (host clock).
+fn bench_boot(boot: &Boot, must_say: &str) -> Result<(BTreeMap<String, f64>, f64), String> {
     let outcome = qemu::boot(boot)?;
     if outcome.status != Some(status::SUCCESS)
         || !outcome.output.contains("BENCH-DONE")
@@ -364,7 +383,7 @@ fn bench_boot(boot: &Boot, must_say: &str) -> Result<BTreeMap<String, f64>, Stri
             figures.insert(name.to_string(), value);
         }
     }
-    Ok(figures)
+    Ok((figures, outcome.elapsed.as_secs_f64() * 1000.0))
 }
 
 /// The test image with a tree, booted `bench` without and with
@@ -404,7 +423,7 @@ fn verity_comparison(
             boot.memory = "256M".into();
             boot.timeout = Duration::from_secs(600);
             boot.stream = false;
-            let mut figures = bench_boot(&boot, must_say)?;
+            let (mut figures, _) = bench_boot(&boot, must_say)?;
             // The whole tree's file data: the big file plus every other file.
             for temp in ["cold", "warm"] {
                 let (big, rest) = (
