@@ -104,7 +104,7 @@ fn read(
         }
         let pos = pos + cached as u64;
         let remaining = buf.len() - done;
-        if pos % page == 0 && remaining >= FILL {
+        if pos.is_multiple_of(page) && remaining >= FILL {
             // A large aligned read: straight into the caller's buffer, then
             // cached from there (no fill buffer, one copy fewer).
             let want = remaining.min(largest);
