@@ -6,7 +6,8 @@
 //!   `cache=none`) reads and writes the server directly, as Linux does.
 //! - Otherwise reads are served from cached pages; what is missing is read
 //!   from the server in page-aligned runs of at least [`FILL`] bytes (one
-//!   READ each, at most `max_read`) and cached. Reads larger than
+//!   READ each, at most `max_read`) and cached; an aligned read of at
+//!   least [`FILL`] lands in the caller's buffer and is cached from there. Reads larger than
 //!   [`pagecache::BYPASS_THRESHOLD`] go straight into the caller's buffer.
 //! - Cached data carries the `(mtime, size)` the server last reported for
 //!   the node. Any fresh attribute reply (GETATTR, an entry, SETATTR) that
@@ -102,6 +103,31 @@ fn read(
             break;
         }
         let pos = pos + cached as u64;
+        let remaining = buf.len() - done;
+        if pos.is_multiple_of(page) && remaining >= FILL {
+            // A large aligned read: straight into the caller's buffer, then
+            // cached from there (no fill buffer, one copy fewer).
+            let want = remaining.min(largest);
+            let generation = state.generation.load(Ordering::Acquire);
+            let into = &mut buf[done..done + want];
+            let got = ops::read(session, nodeid, fh, flags, pos, into)?;
+            // Whole pages, and a partial one only at the end of the file.
+            let keep = if got < want {
+                got
+            } else {
+                got - got % PAGE_SIZE
+            };
+            let first = pos / page;
+            let _ = space.insert_run(nodeid, first, &into[..keep]);
+            if state.generation.load(Ordering::Acquire) != generation {
+                space.invalidate_range(nodeid, first..first + keep.div_ceil(PAGE_SIZE) as u64);
+            }
+            done += got;
+            if got < want {
+                break;
+            }
+            continue;
+        }
         let start = pos - pos % page;
         let end = (offset + buf.len() as u64).div_ceil(page) * page;
         let want = ((end - start) as usize).clamp(FILL.min(largest), largest);

@@ -199,3 +199,35 @@ fn reads_larger_than_the_bypass_threshold_are_not_cached() {
     );
     vfs.close(fd).unwrap();
 }
+
+#[test]
+fn a_large_aligned_read_is_cached_from_the_callers_buffer() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, vfs) = setup(dir.path(), Config::default());
+    let len = LEN + 777;
+    std::fs::write(dir.path().join("g"), content(len, 6)).unwrap();
+    let fd = vfs.open("/g", OpenFlags::O_RDONLY, 0).unwrap();
+    // Exactly the file: a full reply, so its partial last page may not be
+    // the end of the file and is not cached.
+    assert!(read_all(&vfs, fd, len) == content(len, 6));
+    assert_eq!(reads(&server), 1);
+    let mut tail = vec![0u8; 777];
+    assert_eq!(vfs.pread(fd, &mut tail, LEN as u64).unwrap(), 777);
+    assert!(tail[..] == content(len, 6)[LEN..]);
+    assert_eq!(reads(&server), 2, "the partial page came from the cache");
+    // Whole pages did come from the cache.
+    let mut mid = vec![0u8; 50_000];
+    assert_eq!(vfs.pread(fd, &mut mid, 4096 * 7 + 5).unwrap(), 50_000);
+    assert!(mid[..] == content(len, 6)[4096 * 7 + 5..4096 * 7 + 50_005]);
+    assert_eq!(reads(&server), 2);
+    vfs.close(fd).unwrap();
+    // Past the end: a short reply, whose partial last page is cached.
+    std::fs::write(dir.path().join("h"), content(len, 7)).unwrap();
+    let fd2 = vfs.open("/h", OpenFlags::O_RDONLY, 0).unwrap();
+    assert!(read_all(&vfs, fd2, len + 5000)[..] == content(len, 7)[..]);
+    let before = reads(&server);
+    assert_eq!(vfs.pread(fd2, &mut tail, LEN as u64).unwrap(), 777);
+    assert!(tail[..] == content(len, 7)[LEN..]);
+    assert_eq!(reads(&server), before);
+    vfs.close(fd2).unwrap();
+}

@@ -1,9 +1,10 @@
 //! The seam between init and the machine it runs on.
 //!
-//! The kernel implements [`Platform`] over its serial port, TSC and virtio
-//! disks; host tests implement it over buffers and `std::time`. Everything in
-//! this crate reaches the hardware only through it, which is what lets the
-//! same shell, suites and mount code run in the guest and in `cargo test`.
+//! The kernel implements [`Platform`] over its serial port, TSC, virtio
+//! disks and virtio-fs devices ([`Share`]); host tests implement it over
+//! buffers and `std::time`. Everything in this crate reaches the hardware
+//! only through it, which is what lets the same shell, suites and mount
+//! code run in the guest and in `cargo test`.
 
 use alloc::string::String;
 use alloc::sync::Arc;

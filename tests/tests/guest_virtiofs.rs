@@ -2,35 +2,37 @@
 //! mounted in the guest, changed by the in-guest `virtiofs` suite, then
 //! checked here.
 //!
-//! Each boot: a temporary directory with `share/host.bin` (seeded bytes
-//! the guest checks against `selftest.share=SIZE:CRC`), virtiofsd on it
-//! (`-o cache=none`; if it cannot start the test fails with the reason), a
-//! small root image with `/mnt` and an `/etc/fstab` line
-//! `share /mnt virtiofs rw 0 0`, and `test selftest.only=virtiofs`.
-//! - microvm (`vhost-user-fs-device`): the share comes from `/etc/fstab`;
+//! The suite boots: a temporary directory with `share/host.bin` (seeded
+//! bytes the guest checks against `selftest.share=SIZE:CRC`), virtiofsd
+//! on it (`-o cache=none`; if it cannot start the test fails with the
+//! reason), a small root image with `/mnt`, `/mnt2` and `/etc/fstab` lines
+//! for both shares, and `test selftest.only=virtiofs`:
+//! - microvm (`vhost-user-fs-device`): the shares come from `/etc/fstab`;
 //!   the command line's table also names a tag no device has, which must
 //!   give one error line naming it and leave the boot going.
-//! - q35 (`vhost-user-fs-pci`): the share comes from the command line
-//!   (`vfs.fstab=share:/mnt:virtiofs:rw`), so the `/etc/fstab` line is
-//!   skipped as already mounted.
-//!
-//! - vanished daemon (microvm, legacy virtio-mmio, which virtiofsd refuses
-//!   and exits on during device setup): the boot's mount of the share
-//!   waits `virtiofs.timeout=2` seconds, fails with EIO, and the boot goes
-//!   on; a later mount fails at once, and the VM powers off normally.
-//!
+//! - q35 (`vhost-user-fs-pci`): the shares come from the command line
+//!   (`vfs.fstab=share:/mnt:virtiofs:rw`), so the `/etc/fstab` lines are
+//!   skipped as already mounted; and once more with virtiofsd
+//!   `cache=always`, so data goes through the guest's page cache.
 //! - `root=virtiofs:share` (microvm, no disk, the default table): the
 //!   share is `/`, `/dev` and `/tmp` are mounted on mount points made on
 //!   it, and the suite runs on `/`.
 //!
-//! Each boot also has a second device (tag `data`, its own virtiofsd),
-//! mounted read-only on `/mnt2` (but for the shared root), which must be
-//! probed and stay unchanged; and q35 runs once more with virtiofsd
-//! `cache=always`, so data goes through the guest's page cache.
+//! Each has a second device (tag `data`, its own virtiofsd), mounted
+//! read-only on `/mnt2` (but for the shared root), which must be probed
+//! and stay unchanged. Afterwards the share must hold exactly `host.bin`
+//! (unchanged) and the `guest/` tree the suite documents
+//! (`init::selftest::virtiofs`), with the right bytes.
 //!
-//! Afterwards the share must hold exactly `host.bin` (unchanged) and the
-//! `guest/` tree the suite documents (`init::selftest::virtiofs`), with
-//! the right bytes.
+//! Failures, each bounded by `virtiofs.timeout=2`:
+//! - vanished daemon (microvm, legacy virtio-mmio, which virtiofsd refuses
+//!   and exits on during device setup): the boot's mount of the share
+//!   fails with EIO after the wait and the boot goes on; a later mount
+//!   fails at once, and the VM powers off normally.
+//! - virtiofsd killed once a `cp -r` on the share has made its first file:
+//!   the copy stops at one EIO, later requests fail at once, and the VM
+//!   powers off normally.
+//! - `root=virtiofs:` of an unknown tag: one FATAL line, exit code 3.
 
 use std::collections::BTreeMap;
 use std::fs;
