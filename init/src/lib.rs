@@ -41,6 +41,7 @@ pub mod fstab;
 pub mod mounts;
 pub mod overlay_root;
 mod run;
+#[cfg(feature = "selftest")]
 pub mod selftest;
 pub mod shell;
 pub mod verity;

@@ -12,7 +12,9 @@ use crate::cmdline::{Config, Mode};
 use crate::fstab::{MountEntry, default_table};
 use crate::mounts::{self, Disk, Fatal, MountEnv};
 use crate::shell::Shell;
-use crate::{EXIT_SUCCESS, EXIT_TESTS_FAILED, Platform, bench, println, selftest};
+use crate::{EXIT_SUCCESS, Platform, bench, println};
+#[cfg(feature = "selftest")]
+use crate::{EXIT_TESTS_FAILED, selftest};
 
 /// What the kernel found and decided before handing over.
 pub struct Boot<'a> {
@@ -111,6 +113,15 @@ pub fn run(platform: &dyn Platform, boot: &Boot) -> u32 {
     let vfs = &mounted.vfs;
     let shell = Shell::new(platform, vfs);
     match mode {
+        #[cfg(not(feature = "selftest"))]
+        Mode::Test => {
+            println!(
+                platform,
+                "FATAL: `test`: this kernel was built without the in-guest suites (kernel feature `selftest`)"
+            );
+            crate::EXIT_BAD_CMDLINE
+        }
+        #[cfg(feature = "selftest")]
         Mode::Test => {
             let env = selftest::Env {
                 platform,

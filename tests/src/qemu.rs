@@ -330,10 +330,22 @@ pub fn kernel_path() -> PathBuf {
 /// cargo itself skips the work when nothing changed.
 pub fn build_kernel() -> Result<PathBuf, String> {
     static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    BUILT.get_or_init(build_kernel_now).clone()
+    BUILT.get_or_init(|| build_kernel_now(false)).clone()
 }
 
-fn build_kernel_now() -> Result<PathBuf, String> {
+/// Path of the kernel without the in-guest suites (`--no-default-features`),
+/// built into its own target dir so the two builds never replace each other.
+pub fn lean_kernel_path() -> PathBuf {
+    workspace_root().join("kernel/target/lean/x86_64-unikernel/release/kernel")
+}
+
+/// Build the lean kernel (what `tests/boot-example.sh` boots) once per process.
+pub fn build_lean_kernel() -> Result<PathBuf, String> {
+    static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    BUILT.get_or_init(|| build_kernel_now(true)).clone()
+}
+
+fn build_kernel_now(lean: bool) -> Result<PathBuf, String> {
     let dir = workspace_root().join("kernel");
     let mut command = Command::new("cargo");
     command.args(["build", "--release"]).current_dir(&dir);
@@ -361,6 +373,11 @@ fn build_kernel_now() -> Result<PathBuf, String> {
     ] {
         command.env_remove(var);
     }
+    if lean {
+        command
+            .arg("--no-default-features")
+            .env("CARGO_TARGET_DIR", dir.join("target/lean"));
+    }
     let output = command
         .output()
         .map_err(|e| format!("run cargo build in {}: {e}", dir.display()))?;
@@ -371,7 +388,11 @@ fn build_kernel_now() -> Result<PathBuf, String> {
             String::from_utf8_lossy(&output.stderr)
         ));
     }
-    let kernel = kernel_path();
+    let kernel = if lean {
+        lean_kernel_path()
+    } else {
+        kernel_path()
+    };
     if !kernel.is_file() {
         return Err(format!(
             "kernel build succeeded but {} is missing",
