@@ -19,6 +19,7 @@ struct Expect {
     uid: u32,
     gid: u32,
     mtime: i64,
+    mtime_nsec: u32,
 }
 
 const SIZES: &[usize] = &[
@@ -69,6 +70,7 @@ impl Tree {
                 uid: meta.uid,
                 gid: meta.gid,
                 mtime: meta.mtime.unwrap_or(DEFAULT_MTIME),
+                mtime_nsec: meta.mtime_nsec,
             },
         );
         self.builder
@@ -88,6 +90,7 @@ impl Tree {
                 uid: 0,
                 gid: 0,
                 mtime: DEFAULT_MTIME,
+                mtime_nsec: 0,
             },
         );
         self.builder
@@ -105,6 +108,7 @@ impl Tree {
                 uid: meta.uid,
                 gid: meta.gid,
                 mtime: meta.mtime.unwrap_or(DEFAULT_MTIME),
+                mtime_nsec: meta.mtime_nsec,
             },
         );
         self.builder.add_dir(path, meta).unwrap();
@@ -135,6 +139,7 @@ fn dir_expect() -> Expect {
         uid: 0,
         gid: 0,
         mtime: DEFAULT_MTIME,
+        mtime_nsec: 0,
     }
 }
 
@@ -156,6 +161,7 @@ fn generate(format: Format, block_size: u32) -> Tree {
             uid: 5,
             gid: 6,
             mtime: Some(42),
+            mtime_nsec: 999_999_999,
         },
     );
     // Deep directories.
@@ -186,6 +192,7 @@ fn generate(format: Format, block_size: u32) -> Tree {
             uid: 1000,
             gid: 100,
             mtime: Some(1_234_567_890),
+            mtime_nsec: 123_456_789,
         },
     );
     t.file(
@@ -245,6 +252,22 @@ fn generate(format: Format, block_size: u32) -> Tree {
         EntryMeta::default(),
     );
     t.file("/names/with space", b"space".to_vec(), EntryMeta::default());
+    if format == Format::V3 {
+        // Inline data of every length up to the threshold, and just past it.
+        for len in 0..=fs_rofs::format::v3::V3_INLINE_MAX + 1 {
+            t.file(
+                &format!("/inline/len-{len:04}"),
+                pattern(len, len as u64 + 7),
+                EntryMeta::default(),
+            );
+        }
+        // Symlink targets inline and (past the threshold) in a data block.
+        t.symlink("/links/long", &"a/".repeat(2000));
+        t.symlink("/links/longest", &"b".repeat(4095));
+        // Big files with tails on both sides of the threshold.
+        t.file("/tails/4096+2048", pattern(6144, 77), EntryMeta::default());
+        t.file("/tails/4096+2049", pattern(6145, 78), EntryMeta::default());
+    }
     t
 }
 
@@ -258,7 +281,11 @@ fn check(format: Format, block_size: u32) {
         "identical files stored once: {summary:?}"
     );
     let fs = mount(bytes.clone()).expect("mount");
-    let version = if format == Format::V1 { 1 } else { 2 };
+    let version = match format {
+        Format::V1 => 1,
+        Format::V2 => 2,
+        Format::V3 => 3,
+    };
     assert_eq!(fs.version(), version);
 
     let walked = walk(&*fs, &BIG_LIMITS).expect("walk");
@@ -291,7 +318,7 @@ fn check(format: Format, block_size: u32) {
             (w, g) => panic!("{path}: expected {w:?}, got {g:?}"),
         }
         assert_eq!(ftype.mode_bits(), want.mode & 0o170000, "{path}: type");
-        if format == Format::V2 {
+        if format != Format::V1 {
             assert_eq!(got.stat.mode, want.mode, "{path}: mode");
             assert_eq!(
                 (got.stat.uid, got.stat.gid),
@@ -299,6 +326,7 @@ fn check(format: Format, block_size: u32) {
                 "{path}: owner"
             );
             assert_eq!(got.stat.mtime.sec, want.mtime, "{path}: mtime");
+            assert_eq!(got.stat.mtime.nsec, want.mtime_nsec, "{path}: mtime_nsec");
             assert_eq!(got.stat.blksize, block_size);
         }
     }
@@ -306,7 +334,7 @@ fn check(format: Format, block_size: u32) {
     // Hard links: one inode under several names (v2), link count = names.
     for group in &hardlinks {
         let inos: Vec<u64> = group.iter().map(|p| walked[p].ino).collect();
-        if format == Format::V2 {
+        if format != Format::V1 {
             assert!(
                 inos.iter().all(|&i| i == inos[0]),
                 "{group:?} share an inode: {inos:?}"
@@ -319,7 +347,7 @@ fn check(format: Format, block_size: u32) {
         }
     }
     // Directory link counts (v2): 2 + subdirectories.
-    if format == Format::V2 {
+    if format != Format::V1 {
         for (path, want) in &expect {
             if let Node::Dir { .. } = want.node {
                 let subdirs = expect
@@ -350,7 +378,7 @@ fn check(format: Format, block_size: u32) {
             .values()
             .filter(|e| matches!(e.node, Node::File { .. }))
             .count()
-            - if format == Format::V2 {
+            - if format != Format::V1 {
                 hardlinks[0].len() - 1
             } else {
                 0
@@ -369,7 +397,7 @@ fn check(format: Format, block_size: u32) {
     );
     assert_eq!(info.inodes, info.files + info.dirs + info.symlinks);
     assert_eq!(info.image_bytes, image_len);
-    if format == Format::V2 {
+    if format != Format::V1 {
         assert_eq!(info.data_bytes, summary.data_bytes);
         assert!(info.metadata_crc32.is_some() && info.superblock_crc32.is_some());
     }
@@ -383,7 +411,7 @@ fn check_through_vfs(fs: Arc<RofsFs>, expect: &BTreeMap<String, Expect>, format:
     for (path, want) in expect {
         let stat = vfs.lstat(path).unwrap_or_else(|e| panic!("{path}: {e}"));
         assert_eq!(stat.mode & 0o170000, want.mode & 0o170000, "{path}");
-        if format == Format::V2 {
+        if format != Format::V1 {
             assert_eq!(stat.mode, want.mode, "{path}");
         }
         match &want.node {
@@ -432,7 +460,7 @@ fn check_lookup_and_readdir(fs: &Arc<RofsFs>, format: Format) {
     })
     .unwrap();
     assert_eq!(all.len(), BIG_DIR_ENTRIES);
-    if format == Format::V2 {
+    if format != Format::V1 {
         assert!(all.windows(2).all(|w| w[0].0 < w[1].0), "sorted");
     }
     let (_, cookie) = all[4321].clone();
@@ -451,7 +479,12 @@ fn check_lookup_and_readdir(fs: &Arc<RofsFs>, format: Format) {
         ]
     );
     let mut none = 0;
-    big.readdir(BIG_DIR_ENTRIES as u64, &mut |_, _| {
+    // The cookie after the last entry (the entry count in v1/v2; opaque in v3).
+    let end = all.last().unwrap().1;
+    if format != Format::V3 {
+        assert_eq!(end, BIG_DIR_ENTRIES as u64);
+    }
+    big.readdir(end, &mut |_, _| {
         none += 1;
         true
     })
@@ -598,4 +631,9 @@ fn mount_through_constructor() {
     // longer be built: devices are typed).
     let wrong = vfs::MountSource::Named("x".into());
     assert_eq!(new_fs(&ctx(wrong, "")).err(), Some(Errno::ENOTBLK));
+}
+
+#[test]
+fn round_trip_v3() {
+    check(Format::V3, 4096);
 }

@@ -11,6 +11,7 @@ use std::vec::Vec;
 use super::dedup::{Dedup, Extent};
 use super::plan::Plan;
 use super::{BuildError, FileSource, Format, ImageBuilder, Kind, NodeId};
+use crate::format::v3::V3_INLINE_MAX;
 
 impl ImageBuilder {
     /// Stream every file's data from block 1 on; returns each inode's extent.
@@ -52,6 +53,10 @@ impl ImageBuilder {
                 continue;
             }
             let expected = lens.get(&planned.node).copied().unwrap_or(0);
+            if self.opts.format == Format::V3 && expected <= V3_INLINE_MAX as u64 {
+                // Stored inline with its inode (read again then).
+                continue;
+            }
             let candidate = expected > 0 && files_of_size.get(&expected).is_some_and(|&n| n > 1);
             let start = sink.pos;
             let extent = match source {

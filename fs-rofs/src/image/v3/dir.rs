@@ -1,0 +1,121 @@
+//! v3 directories: sorted entries in entry blocks. Lookup is a binary
+//! search over the directory's blocks by their first names (one cached
+//! block per probe), then a binary search inside one block.
+
+use pagecache::Page;
+
+use super::{Node, Volume, entry_at, problem};
+use crate::error::RofsError;
+use crate::format::v3::{BLOCK_DIRENTS, BLOCK_HEADER_SIZE, V3_BLOCK_SIZE, V3_DIRENT_SIZE};
+
+/// One entry found in a directory.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Found {
+    pub ino: u64,
+    pub dtype: u8,
+    /// Byte address of the entry in the image (what a directory inode's
+    /// `entry_addr` must equal).
+    pub addr: u64,
+}
+
+/// An entry block of a directory, checked to belong to it.
+pub(crate) struct EntryBlock {
+    pub block: u64,
+    page: Page,
+}
+
+impl EntryBlock {
+    pub fn len(&self) -> usize {
+        self.page
+            .get(6..8)
+            .map_or(0, |b| usize::from(u16::from_le_bytes([b[0], b[1]])))
+    }
+
+    /// Entry `i`: the found record and its name.
+    pub fn get(&self, i: usize) -> Option<(Found, &[u8])> {
+        let (raw, name) = entry_at(&self.page, i)?;
+        let addr = self.block * u64::from(V3_BLOCK_SIZE)
+            + (BLOCK_HEADER_SIZE + i * V3_DIRENT_SIZE) as u64;
+        let found = Found {
+            ino: raw.ino.get(),
+            dtype: raw.file_type,
+            addr,
+        };
+        Some((found, name))
+    }
+
+    fn first_name(&self) -> &[u8] {
+        self.get(0).map_or(&[], |(_, name)| name)
+    }
+}
+
+impl Volume {
+    /// Entry block `index` of directory `dir`.
+    pub fn entry_block(&self, dir: &Node, index: u64) -> Result<EntryBlock, RofsError> {
+        let blocks = dir.blocks();
+        let block = blocks
+            .start
+            .checked_add(index)
+            .filter(|b| blocks.contains(b))
+            .ok_or_else(|| problem("entry block index", dir.ino))?;
+        let page = self.meta_block(block, BLOCK_DIRENTS)?;
+        let owner = page
+            .get(8..16)
+            .and_then(|b| b.try_into().ok())
+            .map(u64::from_le_bytes);
+        if owner != Some(dir.ino) {
+            return Err(problem("entry block of another directory", block));
+        }
+        Ok(EntryBlock { block, page })
+    }
+
+    /// The entry `name` of directory `dir`, if any.
+    pub fn find(&self, dir: &Node, name: &[u8]) -> Result<Option<Found>, RofsError> {
+        let count = u64::from(dir.raw.count.get());
+        // The last block whose first name is <= name holds it, if any does.
+        let (mut lo, mut hi) = (0u64, count);
+        let mut candidate = None;
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let block = self.entry_block(dir, mid)?;
+            if block.first_name() <= name {
+                lo = mid + 1;
+                candidate = Some(block);
+            } else {
+                hi = mid;
+            }
+        }
+        let Some(block) = candidate else {
+            return Ok(None);
+        };
+        let (mut lo, mut hi) = (0usize, block.len());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let (found, entry_name) = block
+                .get(mid)
+                .ok_or_else(|| problem("entry outside its block", block.block))?;
+            match entry_name.cmp(name) {
+                core::cmp::Ordering::Equal => return Ok(Some(found)),
+                core::cmp::Ordering::Less => lo = mid + 1,
+                core::cmp::Ordering::Greater => hi = mid,
+            }
+        }
+        Ok(None)
+    }
+
+    /// The inode an entry names, checked against the entry: same type and,
+    /// for a directory, this is the one entry allowed to name it.
+    pub fn open_entry(&self, found: &Found) -> Result<Node, RofsError> {
+        let node = self.inode(found.ino)?;
+        if node.dtype() != found.dtype {
+            return Err(problem("entry type differs from its inode's", found.ino));
+        }
+        if found.dtype == crate::format::v3::DT_DIR && node.raw.entry_addr.get() != found.addr {
+            return Err(problem(
+                "directory named by an entry other than its own (a loop or a second name)",
+                found.ino,
+            ));
+        }
+        Ok(node)
+    }
+}
