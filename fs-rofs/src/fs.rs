@@ -54,7 +54,7 @@ pub struct RofsFs {
 /// v1/v2 keep their validated tables; v3 reads everything on demand.
 enum Mount {
     Tables(Arc<Mounted>),
-    V3(Arc<crate::image::v3::Volume>),
+    V3(Arc<crate::image::v3::Volume<'static>>),
 }
 
 /// What every inode of a mount shares.

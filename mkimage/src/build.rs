@@ -185,6 +185,10 @@ fn block_size(format: Format, asked: Option<u32>) -> Result<u32, String> {
     match (format, asked) {
         (Format::V1, None | Some(512)) => Ok(512),
         (Format::V1, Some(n)) => Err(format!("--block-size {n}: format v1 needs 512-byte blocks")),
+        (Format::V3, None | Some(4096)) => Ok(4096),
+        (Format::V3, Some(n)) => Err(format!(
+            "--block-size {n}: format v3 needs 4096-byte blocks"
+        )),
         (_, None) => Ok(4096),
         (_, Some(n)) if n.is_power_of_two() && (512..=65536).contains(&n) => Ok(n),
         (_, Some(n)) => Err(format!(
@@ -239,15 +243,14 @@ fn feed(plan: Plan, opts: BuildOptions) -> Result<ImageBuilder, String> {
     Ok(builder)
 }
 
-/// The writer's view of an entry. `mtime_nsec` is kept in the plan but not
-/// passed on: the writer's `EntryMeta` has no nanoseconds field yet (v2's
-/// inode has one).
+/// The writer's view of an entry (v2 and v3 store the nanoseconds).
 fn writer_meta(entry: &Entry) -> EntryMeta {
     EntryMeta {
         mode: entry.mode,
         uid: entry.uid,
         gid: entry.gid,
         mtime: entry.mtime,
+        mtime_nsec: entry.mtime_nsec,
     }
 }
 

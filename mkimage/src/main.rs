@@ -51,6 +51,9 @@ enum FormatArg {
     V1,
     /// Our format: permissions, owners, times, sorted directories, CRC32s.
     V2,
+    /// Ours, read on demand: constant-time mount, per-block CRC32s, small
+    /// files inline, entry types in directories (4096-byte blocks).
+    V3,
 }
 
 #[derive(Subcommand)]
@@ -215,6 +218,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 format: match format {
                     FormatArg::V1 => Format::V1,
                     FormatArg::V2 => Format::V2,
+                    FormatArg::V3 => Format::V3,
                 },
                 block_size,
                 inputs,

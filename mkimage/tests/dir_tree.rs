@@ -63,16 +63,34 @@ fn dir_round_trip_is_faithful() {
     }
 }
 
-/// Nanosecond mtimes need the writer to take them (`EntryMeta::mtime_nsec`,
-/// see the h-mkimage report); the plan already carries them.
+/// Nanosecond mtimes survive `--dir` → image → `extract` (v2 and v3).
 #[test]
-#[ignore = "needs fs_rofs::writer::EntryMeta::mtime_nsec"]
 fn dir_round_trip_keeps_nanoseconds() {
     let tmp = TempDir::new().expect("tempdir");
     let tree = tmp.path().join("tree");
     every_kind_tree(&tree);
     let image = tmp.path().join("t.img");
     build_dir(&tree, &image, &[]);
+    let out = tmp.path().join("out");
+    ok(&["extract", p(&image), p(&out)]);
+    compare_trees(
+        &tree,
+        &out,
+        Check {
+            owners: is_root(),
+            nsec: true,
+        },
+    );
+}
+
+/// The same through format v3 (`info`, `ls -l`, `extract` all read v3).
+#[test]
+fn dir_round_trip_keeps_nanoseconds_v3() {
+    let tmp = TempDir::new().expect("tempdir");
+    let tree = tmp.path().join("tree");
+    every_kind_tree(&tree);
+    let image = tmp.path().join("t.img");
+    build_dir(&tree, &image, &["--format", "v3"]);
     let out = tmp.path().join("out");
     ok(&["extract", p(&image), p(&out)]);
     compare_trees(

@@ -69,7 +69,8 @@ pub struct RawV3SuperBlock {
     pub raw_bytes: U64,
     /// Bytes of file data stored inline in inode blocks.
     pub inline_bytes: U64,
-    pub reserved: U64,
+    /// Directory entries in the image.
+    pub dirent_count: U64,
 }
 
 /// Header of every metadata block (16 bytes).

@@ -286,6 +286,7 @@ impl ImageBuilder {
             data_bytes: sink.data_summary.stored.into(),
             raw_bytes: raw_bytes.into(),
             inline_bytes: inline_bytes.into(),
+            dirent_count: (plan.dirents.len() as u64).into(),
             ..Default::default()
         };
         sb.sb_crc32 = superblock_crc(sb.as_bytes()).into();

@@ -2,9 +2,7 @@
 //! search over the directory's blocks by their first names (one cached
 //! block per probe), then a binary search inside one block.
 
-use pagecache::Page;
-
-use super::{Node, Volume, entry_at, problem};
+use super::{Block, Node, Volume, entry_at, problem};
 use crate::error::RofsError;
 use crate::format::v3::{BLOCK_DIRENTS, BLOCK_HEADER_SIZE, V3_BLOCK_SIZE, V3_DIRENT_SIZE};
 
@@ -21,7 +19,7 @@ pub(crate) struct Found {
 /// An entry block of a directory, checked to belong to it.
 pub(crate) struct EntryBlock {
     pub block: u64,
-    page: Page,
+    page: Block,
 }
 
 impl EntryBlock {
@@ -34,8 +32,8 @@ impl EntryBlock {
     /// Entry `i`: the found record and its name.
     pub fn get(&self, i: usize) -> Option<(Found, &[u8])> {
         let (raw, name) = entry_at(&self.page, i)?;
-        let addr = self.block * u64::from(V3_BLOCK_SIZE)
-            + (BLOCK_HEADER_SIZE + i * V3_DIRENT_SIZE) as u64;
+        let addr =
+            self.block * u64::from(V3_BLOCK_SIZE) + (BLOCK_HEADER_SIZE + i * V3_DIRENT_SIZE) as u64;
         let found = Found {
             ino: raw.ino.get(),
             dtype: raw.file_type,
@@ -49,7 +47,7 @@ impl EntryBlock {
     }
 }
 
-impl Volume {
+impl Volume<'_> {
     /// Entry block `index` of directory `dir`.
     pub fn entry_block(&self, dir: &Node, index: u64) -> Result<EntryBlock, RofsError> {
         let blocks = dir.blocks();

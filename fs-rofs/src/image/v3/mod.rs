@@ -11,14 +11,15 @@
 
 pub(crate) mod dir;
 pub(crate) mod node;
+pub(crate) mod report;
 
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::cell::Cell;
 use core::ops::Range;
 
-use drivers::BlockError;
-use pagecache::{CachedDevice, Page};
+use drivers::{BlockDevice, BlockError};
+use pagecache::{CachedDevice, Page, ReadAhead};
 use spin::Mutex;
 use zerocopy::FromBytes;
 
@@ -54,9 +55,33 @@ impl Super {
     }
 }
 
-/// A mounted v3 image.
-pub(crate) struct Volume {
-    pub dev: Arc<CachedDevice>,
+/// Where a volume's blocks come from: the page cache (a mount), or the
+/// device directly (`inspect` and `verify`, which get a borrowed device).
+pub(crate) enum Source<'a> {
+    Cache(Arc<CachedDevice>),
+    Direct(&'a dyn BlockDevice),
+}
+
+/// A metadata block: a cached page, or a block read for a host tool.
+pub(crate) enum Block {
+    Cached(Page),
+    Read(Vec<u8>),
+}
+
+impl core::ops::Deref for Block {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            Block::Cached(page) => page,
+            Block::Read(bytes) => bytes,
+        }
+    }
+}
+
+/// A v3 image: mounted (through the cache) or opened by a host tool.
+pub(crate) struct Volume<'a> {
+    pub dev: Source<'a>,
     pub sb: Super,
     /// With the `verify` mount option: inodes whose data CRC was checked,
     /// sorted by inode number, with the outcome. Grows with the files read,
@@ -68,7 +93,7 @@ pub(crate) struct Volume {
 pub(crate) struct Node {
     pub ino: u64,
     pub raw: RawV3Inode,
-    page: Page,
+    page: Block,
     inline_at: usize,
 }
 
@@ -228,12 +253,26 @@ pub(crate) fn entry_at(block: &[u8], i: usize) -> Option<(&RawV3DirEntry, &[u8])
     Some((entry, name))
 }
 
-impl Volume {
+impl Volume<'static> {
     /// Mount: read block 0 through the cache, check the superblock, and
     /// read the root inode. Nothing else is read or kept.
-    pub fn mount(dev: Arc<CachedDevice>, verify: bool) -> Result<Volume, RofsError> {
+    pub fn mount(dev: Arc<CachedDevice>, verify: bool) -> Result<Self, RofsError> {
         let block0 = dev.page(0, None)?;
-        let sb = parse_super(&block0, drivers::BlockDevice::size_bytes(&*dev))?;
+        let sb = parse_super(&block0, BlockDevice::size_bytes(&*dev))?;
+        Volume::open(Source::Cache(dev), sb, verify)
+    }
+}
+
+impl<'a> Volume<'a> {
+    /// Open the image on a borrowed device, for host tools (no cache).
+    pub fn direct(dev: &'a dyn BlockDevice) -> Result<Self, RofsError> {
+        let mut block0 = crate::mem::vec_filled(BS.min(dev.size_bytes()), 0u8)?;
+        drivers::read_bytes(dev, 0, &mut block0)?;
+        let sb = parse_super(&block0, dev.size_bytes())?;
+        Volume::open(Source::Direct(dev), sb, false)
+    }
+
+    fn open(dev: Source<'a>, sb: Super, verify: bool) -> Result<Self, RofsError> {
         let volume = Volume {
             dev,
             sb,
@@ -247,10 +286,22 @@ impl Volume {
     }
 
     /// Metadata block `block` of kind `kind`, checked when it was cached.
-    pub fn meta_block(&self, block: u64, kind: u8) -> Result<Page, RofsError> {
+    pub fn meta_block(&self, block: u64, kind: u8) -> Result<Block, RofsError> {
         if !self.sb.meta_range().contains(&block) {
             return Err(problem("block outside the metadata region", block));
         }
+        let dev = match &self.dev {
+            Source::Cache(dev) => dev,
+            Source::Direct(dev) => {
+                let mut bytes = crate::mem::vec_filled(BS, 0u8)?;
+                drivers::read_bytes(*dev, block * BS, &mut bytes)?;
+                check_block(&bytes).map_err(|why| problem(why, block))?;
+                if bytes.get(4) != Some(&kind) {
+                    return Err(problem("metadata block of the wrong kind", block));
+                }
+                return Ok(Block::Read(bytes));
+            }
+        };
         let failed = Cell::new(None);
         let check = |_: u64, bytes: &[u8]| {
             check_block(bytes).map_err(|why| {
@@ -258,20 +309,24 @@ impl Volume {
                 BlockError::Corrupt
             })
         };
-        let page = self.dev.page(block, Some(&check)).map_err(|e| match failed.get() {
-            Some(why) => problem(why, block),
-            None => RofsError::Device(e),
-        })?;
+        let page = dev
+            .page(block, Some(&check))
+            .map_err(|e| match failed.get() {
+                Some(why) => problem(why, block),
+                None => RofsError::Device(e),
+            })?;
         if page.get(4) != Some(&kind) {
             return Err(problem("metadata block of the wrong kind", block));
         }
-        Ok(page)
+        Ok(Block::Cached(page))
     }
 
     /// Inode `ino`, decoded and checked against the image's regions.
     pub fn inode(&self, ino: u64) -> Result<Node, RofsError> {
         let bad = |what| problem(what, ino);
-        let addr = ino.checked_mul(V3_INO_SCALE).ok_or_else(|| bad("inode number"))?;
+        let addr = ino
+            .checked_mul(V3_INO_SCALE)
+            .ok_or_else(|| bad("inode number"))?;
         let at = (addr % BS) as usize;
         let page = self.meta_block(addr / BS, BLOCK_INODES)?;
         let used = page
@@ -310,7 +365,10 @@ impl Volume {
         match node.dtype() {
             DT_DIR => {
                 let end = start.checked_add(count);
-                if inline != 0 || (count > 0 && (start < self.sb.meta.0 || end.is_none_or(|e| e > self.sb.meta.1))) {
+                if inline != 0
+                    || (count > 0
+                        && (start < self.sb.meta.0 || end.is_none_or(|e| e > self.sb.meta.1)))
+                {
                     return bad("directory blocks outside the metadata region");
                 }
             }
@@ -331,6 +389,58 @@ impl Volume {
             _ => return bad("inode of unknown type"),
         }
         Ok(())
+    }
+
+    /// Read file bytes at `offset` of `node`: the block part from the data
+    /// blocks (through the cache when mounted), the tail from the inline
+    /// data. Returns the bytes read (0 at or past the end).
+    pub fn read(
+        &self,
+        node: &Node,
+        offset: u64,
+        buf: &mut [u8],
+        ra: Option<&ReadAhead>,
+    ) -> Result<usize, RofsError> {
+        let size = node.size();
+        if offset >= size || buf.is_empty() {
+            return Ok(0);
+        }
+        let n = core::cmp::min(buf.len() as u64, size - offset) as usize;
+        let buf = &mut buf[..n];
+        let block_bytes = node.block_bytes();
+        let split = block_bytes.saturating_sub(offset).min(n as u64) as usize;
+        let (head, tail) = buf.split_at_mut(split);
+        if !head.is_empty() {
+            let base = node.blocks().start * BS;
+            match &self.dev {
+                Source::Cache(dev) => dev.read(base + offset, head, ra, base + block_bytes)?,
+                Source::Direct(dev) => drivers::read_bytes(*dev, base + offset, head)?,
+            }
+        }
+        if !tail.is_empty() {
+            let from = (offset + split as u64 - block_bytes) as usize;
+            let src = node
+                .inline()
+                .get(from..from + tail.len())
+                .ok_or_else(|| problem("inline data", node.ino))?;
+            tail.copy_from_slice(src);
+        }
+        Ok(n)
+    }
+
+    /// The CRC32 of a file's whole contents, read in chunks.
+    pub fn file_crc(&self, node: &Node) -> Result<u32, RofsError> {
+        let mut buf = crate::mem::vec_filled((64 * 1024).min(node.size()), 0u8)?;
+        let (mut crc, mut done) = (0, 0u64);
+        while done < node.size() {
+            let n = self.read(node, done, &mut buf, None)?;
+            if n == 0 {
+                break;
+            }
+            crc = crate::crc::update(crc, &buf[..n]);
+            done += n as u64;
+        }
+        Ok(crc)
     }
 
     /// With `verify`: the remembered outcome of inode `ino`'s CRC check.

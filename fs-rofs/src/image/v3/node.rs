@@ -13,8 +13,7 @@ use vfs::{
     Timespec, VfsResult,
 };
 
-use super::{Node, Volume, problem};
-use crate::error::RofsError;
+use super::{Node, Volume};
 use crate::format::v3::{DT_DIR, DT_LNK, DT_REG, V3_BLOCK_SIZE};
 use crate::format::{MAGIC, NAME_MAX};
 use crate::mem;
@@ -22,8 +21,6 @@ use crate::mem;
 const BS: u64 = V3_BLOCK_SIZE as u64;
 /// Readdir cookies: entry block index times this plus the slot.
 const COOKIE_SLOTS: u64 = 1 << 12;
-/// Chunk of the whole-file CRC pass of the `verify` option.
-const CRC_CHUNK: usize = 64 * 1024;
 
 fn file_type(dtype: u8) -> VfsResult<FileType> {
     match dtype {
@@ -36,13 +33,13 @@ fn file_type(dtype: u8) -> VfsResult<FileType> {
 
 /// One object of a mounted v3 image.
 pub struct V3Inode {
-    volume: Arc<Volume>,
+    volume: Arc<Volume<'static>>,
     ino: u64,
     file_type: FileType,
 }
 
 impl V3Inode {
-    pub(crate) fn open(volume: &Arc<Volume>, node: &Node) -> VfsResult<Arc<dyn Inode>> {
+    pub(crate) fn open(volume: &Arc<Volume<'static>>, node: &Node) -> VfsResult<Arc<dyn Inode>> {
         Ok(Arc::new(V3Inode {
             volume: volume.clone(),
             ino: node.ino,
@@ -61,43 +58,6 @@ impl V3Inode {
         self.node()
     }
 
-    /// Read file bytes at `offset`: the block part through the cache, the
-    /// tail from the inline data.
-    fn read_node(
-        &self,
-        node: &Node,
-        offset: u64,
-        buf: &mut [u8],
-        ra: Option<&ReadAhead>,
-    ) -> VfsResult<usize> {
-        let size = node.size();
-        if offset >= size || buf.is_empty() {
-            return Ok(0);
-        }
-        let n = core::cmp::min(buf.len() as u64, size - offset) as usize;
-        let buf = &mut buf[..n];
-        let block_bytes = node.block_bytes();
-        let split = block_bytes.saturating_sub(offset).min(n as u64) as usize;
-        let (head, tail) = buf.split_at_mut(split);
-        if !head.is_empty() {
-            let base = node.blocks().start * BS;
-            let limit = base + block_bytes;
-            self.volume
-                .dev
-                .read(base + offset, head, ra, limit)
-                .map_err(RofsError::from)?;
-        }
-        if !tail.is_empty() {
-            let from = (offset + split as u64 - block_bytes) as usize;
-            let src = node
-                .inline()
-                .get(from..from + tail.len())
-                .ok_or_else(|| RofsError::from(problem("inline data", node.ino)))?;
-            tail.copy_from_slice(src);
-        }
-        Ok(n)
-    }
-
     /// With `verify`: check the file's CRC32 once, remember the outcome.
     fn check_crc(&self, node: &Node) -> VfsResult<()> {
         match self.volume.verified(self.ino) {
@@ -106,13 +66,7 @@ impl V3Inode {
             Some(false) => return Err(Errno::EIO),
             None => {}
         }
-        let mut buf = mem::vec_filled(CRC_CHUNK.min(node.size() as usize) as u64, 0u8)?;
-        let (mut crc, mut done) = (0, 0u64);
-        while done < node.size() {
-            let n = self.read_node(node, done, &mut buf, None)?;
-            crc = crate::crc::update(crc, &buf[..n]);
-            done += n as u64;
-        }
+        let crc = self.volume.file_crc(node)?;
         let good = crc == node.raw.data_crc32.get();
         self.volume.remember(self.ino, good);
         if good {
@@ -131,7 +85,7 @@ impl V3Inode {
         if offset < node.size() && !buf.is_empty() {
             self.check_crc(&node)?;
         }
-        self.read_node(&node, offset, buf, ra)
+        Ok(self.volume.read(&node, offset, buf, ra)?)
     }
 }
 
@@ -247,7 +201,7 @@ impl Inode for V3Inode {
         }
         let node = self.node()?;
         let mut target = mem::vec_filled(node.size(), 0u8)?;
-        let n = self.read_node(&node, 0, &mut target, None)?;
+        let n = self.volume.read(&node, 0, &mut target, None)?;
         Ok(mem::lossy_string(target.get(..n).unwrap_or(&[]))?)
     }
 
@@ -256,13 +210,15 @@ impl Inode for V3Inode {
     }
 }
 
-impl Volume {
+impl Volume<'static> {
     /// The root directory as a VFS inode.
     pub fn root_inode(self: &Arc<Self>) -> VfsResult<Arc<dyn Inode>> {
         let node = self.inode(self.sb.root)?;
         V3Inode::open(self, &node)
     }
+}
 
+impl Volume<'_> {
     pub fn statfs(&self) -> StatFs {
         StatFs {
             fs_type: MAGIC,
