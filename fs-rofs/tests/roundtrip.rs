@@ -267,12 +267,36 @@ fn generate(format: Format, block_size: u32) -> Tree {
         // Big files with tails on both sides of the threshold.
         t.file("/tails/4096+2048", pattern(6144, 77), EntryMeta::default());
         t.file("/tails/4096+2049", pattern(6145, 78), EntryMeta::default());
+        // Highly compressible and incompressible data across clusters.
+        t.file("/lz/zeros", vec![0u8; 300_000], EntryMeta::default());
+        let text: Vec<u8> = b"the quick brown fox jumps over the lazy dog\n"
+            .iter()
+            .copied()
+            .cycle()
+            .take(200_001)
+            .collect();
+        t.file("/lz/text", text, EntryMeta::default());
+        for (i, size) in [131_071usize, 131_072, 131_073, 196_608]
+            .into_iter()
+            .enumerate()
+        {
+            let mut mixed = pattern(size, 500 + i as u64);
+            mixed[..size / 2].fill(7);
+            t.file(&format!("/lz/mixed-{size}"), mixed, EntryMeta::default());
+        }
     }
     t
 }
 
 fn check(format: Format, block_size: u32) {
-    let tree = generate(format, block_size);
+    check_with(format, block_size, None);
+}
+
+fn check_with(format: Format, block_size: u32, lz4_cluster: Option<u32>) {
+    let mut tree = generate(format, block_size);
+    if let Some(cluster) = lz4_cluster {
+        tree.builder.compress_lz4(cluster).unwrap();
+    }
     let expect = tree.expect.clone();
     let hardlinks = tree.hardlinks.clone();
     let (bytes, summary) = write_image(tree.builder);
@@ -398,7 +422,12 @@ fn check(format: Format, block_size: u32) {
     assert_eq!(info.inodes, info.files + info.dirs + info.symlinks);
     assert_eq!(info.image_bytes, image_len);
     if format != Format::V1 {
-        assert_eq!(info.data_bytes, summary.data_bytes);
+        if lz4_cluster.is_none() {
+            assert_eq!(info.data_bytes, summary.data_bytes);
+        } else {
+            // Compressed clusters take less than the data they hold.
+            assert!(info.data_bytes < summary.data_bytes, "{info:?}");
+        }
         assert!(info.superblock_crc32.is_some());
         // v2 has one metadata CRC; v3 one per metadata block instead.
         assert_eq!(info.metadata_crc32.is_some(), format == Format::V2);
@@ -638,6 +667,50 @@ fn mount_through_constructor() {
 #[test]
 fn round_trip_v3() {
     check(Format::V3, 4096);
+}
+
+#[test]
+fn round_trip_v3_lz4_64k() {
+    check_with(Format::V3, 4096, Some(65536));
+}
+
+#[test]
+fn round_trip_v3_lz4_4k() {
+    check_with(Format::V3, 4096, Some(4096));
+}
+
+/// Compressed images store less, report what they store, and read the
+/// same bytes as the raw image.
+#[test]
+fn v3_lz4_stores_less_and_reads_the_same() {
+    let (raw, _) = write_image(generate(Format::V3, 4096).builder);
+    let mut tree = generate(Format::V3, 4096);
+    tree.builder.compress_lz4(65536).unwrap();
+    let (packed, _) = write_image(tree.builder);
+    assert!(
+        packed.len() < raw.len() - 400_000,
+        "{} vs {}",
+        packed.len(),
+        raw.len()
+    );
+    let info = fs_rofs::inspect(&*disk(packed.clone())).unwrap();
+    assert_eq!(info.incompat & fs_rofs::format::v3::V3_INCOMPAT_LZ4, 1);
+    assert!(info.data_bytes < info.raw_bytes - info.inline_bytes);
+    let fs = mount(packed).unwrap();
+    let zeros = resolve(&*fs, "/lz/zeros").unwrap().getattr().unwrap();
+    assert!(
+        zeros.blocks * 512 < 10_000,
+        "stored size of zeros: {}",
+        zeros.blocks * 512
+    );
+    let noise = resolve(&*fs, "/sizes/size-100003")
+        .unwrap()
+        .getattr()
+        .unwrap();
+    assert!(
+        noise.blocks * 512 >= 100_003,
+        "incompressible data is stored raw"
+    );
 }
 
 /// v3 images depend only on their inputs, and store small files inline.

@@ -21,7 +21,11 @@ pub const V3_INO_SCALE: u64 = 8;
 /// Incompat feature: some files are stored as LZ4 clusters.
 pub const V3_INCOMPAT_LZ4: u32 = 1 << 0;
 /// Incompat features this reader knows.
-pub const V3_KNOWN_INCOMPAT: u32 = 0;
+pub const V3_KNOWN_INCOMPAT: u32 = V3_INCOMPAT_LZ4;
+/// Cluster sizes a compressed image may use: 4 KiB to 1 MiB.
+pub const V3_CLUSTER_LOG2: core::ops::RangeInclusive<u32> = 12..=20;
+/// The writer's default cluster size (64 KiB).
+pub const V3_DEFAULT_CLUSTER_LOG2: u32 = 16;
 
 /// Files (or symlink targets) of at most this many bytes are stored inline,
 /// after their inode in its metadata block.
@@ -33,6 +37,27 @@ pub const BLOCK_DIRENTS: u8 = 2;
 
 /// Inode data layouts.
 pub const LAYOUT_PLAIN: u8 = 0;
+/// The file is cut into clusters of `1 << cluster_log2` bytes, each stored
+/// LZ4-compressed or raw; `start` is the first block of its cluster index.
+pub const LAYOUT_LZ4: u8 = 1;
+
+/// Cluster flag: stored as is (it did not shrink).
+pub const CLUSTER_RAW: u32 = 1;
+
+/// One cluster index record (16 bytes; a file's records are contiguous
+/// from byte 0 of its `start` block, in cluster order).
+#[derive(Clone, Copy, Debug, Default, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[repr(C)]
+pub struct RawCluster {
+    /// Byte address of the stored cluster in the image (in the data blocks).
+    pub offset: U64,
+    /// Stored bytes: the cluster's length when raw, fewer when compressed.
+    pub stored_len: U32,
+    pub flags: U32,
+}
+
+/// Bytes of [`RawCluster`].
+pub const CLUSTER_RECORD_SIZE: usize = core::mem::size_of::<RawCluster>();
 
 /// Directory entry file types (the `d_type` values).
 pub const DT_REG: u8 = 8;

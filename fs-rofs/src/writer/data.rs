@@ -59,6 +59,24 @@ impl ImageBuilder {
             }
             let candidate = expected > 0 && files_of_size.get(&expected).is_some_and(|&n| n > 1);
             let start = sink.pos;
+            if let Some(log2) = self.lz4_cluster_log2 {
+                let mut advance = |n: u64| {
+                    done = done.saturating_add(n);
+                    progress(done, total.max(done));
+                };
+                let extent = self.write_lz4(
+                    log2,
+                    source,
+                    planned.node,
+                    candidate,
+                    sink,
+                    &mut dedup,
+                    &mut advance,
+                )?;
+                by_node.insert(planned.node, extent);
+                extents[index] = extent;
+                continue;
+            }
             let extent = match source {
                 // In memory: hash before writing, so a duplicate is never written.
                 FileSource::Bytes(data) if candidate => {
@@ -128,10 +146,8 @@ impl ImageBuilder {
             by_node.insert(planned.node, extent);
             extents[index] = extent;
         }
-        sink.data_summary = DataSummary {
-            stored: dedup.stored,
-            deduplicated: dedup.deduplicated,
-        };
+        sink.data_summary.stored = dedup.stored;
+        sink.data_summary.deduplicated = dedup.deduplicated;
         Ok(extents)
     }
 }
@@ -141,6 +157,9 @@ impl ImageBuilder {
 pub(super) struct DataSummary {
     pub stored: u64,
     pub deduplicated: u64,
+    /// v3 compressed files: their bytes, and what their clusters take.
+    pub lz4_raw: u64,
+    pub lz4_stored: u64,
 }
 
 /// The output with its position and high-water mark tracked.

@@ -12,6 +12,7 @@
 
 mod data;
 mod dedup;
+mod lz4;
 mod plan;
 mod superblock;
 mod tables;
@@ -164,6 +165,8 @@ struct Node {
 pub struct ImageBuilder {
     opts: BuildOptions,
     nodes: Vec<Node>,
+    /// v3: compress file data in clusters of `1 << log2` bytes.
+    lz4_cluster_log2: Option<u32>,
 }
 
 const ROOT: NodeId = 0;
@@ -195,6 +198,7 @@ impl ImageBuilder {
         ImageBuilder {
             opts,
             nodes: vec![root],
+            lz4_cluster_log2: None,
         }
     }
 
@@ -351,6 +355,11 @@ impl ImageBuilder {
                 ))));
             }
             _ => {}
+        }
+        if self.lz4_cluster_log2.is_some() && self.opts.format != Format::V3 {
+            return Err(BuildError::InvalidOption(String::from(
+                "compression needs format v3",
+            )));
         }
         let plan = self.plan()?;
         let mut sink = Sink {

@@ -19,9 +19,9 @@ use super::dedup::Extent;
 use super::plan::Plan;
 use super::{BuildError, ImageBuilder, ImageSummary, Kind};
 use crate::format::v3::{
-    BLOCK_DIRENTS, BLOCK_HEADER_SIZE, BLOCK_INODES, LAYOUT_PLAIN, RawBlockHeader, RawV3DirEntry,
-    RawV3Inode, RawV3SuperBlock, V3_BLOCK_SIZE, V3_DIRENT_SIZE, V3_INLINE_MAX, V3_INO_SCALE,
-    V3_INODE_SIZE, V3_SUPERBLOCK_SIZE, VERSION_3, block_crc, dtype_of,
+    BLOCK_DIRENTS, BLOCK_HEADER_SIZE, BLOCK_INODES, LAYOUT_LZ4, LAYOUT_PLAIN, RawBlockHeader,
+    RawV3DirEntry, RawV3Inode, RawV3SuperBlock, V3_BLOCK_SIZE, V3_DIRENT_SIZE, V3_INCOMPAT_LZ4,
+    V3_INLINE_MAX, V3_INO_SCALE, V3_INODE_SIZE, V3_SUPERBLOCK_SIZE, VERSION_3, block_crc, dtype_of,
 };
 use crate::format::{COMPAT_DATA_CRC32, MAGIC, superblock_crc};
 
@@ -36,6 +36,7 @@ struct Stored {
     count: u32,
     size: u64,
     crc32: u32,
+    layout: u8,
 }
 
 /// A metadata block being filled.
@@ -107,14 +108,21 @@ impl ImageBuilder {
                         ..Stored::default()
                     }
                 }
-                Kind::File(_) => Stored {
-                    start: extent.start_block,
-                    count: u32::try_from(extent.size.div_ceil(BS))
-                        .map_err(|_| too_large("a file over 16 TiB"))?,
-                    size: extent.size,
-                    crc32: extent.crc32,
-                    inline: Vec::new(),
-                },
+                Kind::File(_) => {
+                    let (unit, layout) = match self.lz4_cluster_log2 {
+                        Some(log2) => (1u64 << log2, LAYOUT_LZ4),
+                        None => (BS, LAYOUT_PLAIN),
+                    };
+                    Stored {
+                        start: extent.start_block,
+                        count: u32::try_from(extent.size.div_ceil(unit))
+                            .map_err(|_| too_large("a file of 2^32 blocks or clusters"))?,
+                        size: extent.size,
+                        crc32: extent.crc32,
+                        inline: Vec::new(),
+                        layout,
+                    }
+                }
                 Kind::Symlink(target) if target.len() <= V3_INLINE_MAX => Stored {
                     inline: target.as_bytes().to_vec(),
                     size: target.len() as u64,
@@ -227,7 +235,6 @@ impl ImageBuilder {
                 nlink: planned.nlink.into(),
                 mtime_sec: node.meta.mtime.unwrap_or(self.opts.default_mtime).into(),
                 mtime_nsec: node.meta.mtime_nsec.min(999_999_999).into(),
-                layout: LAYOUT_PLAIN,
                 ..Default::default()
             };
             match &node.kind {
@@ -251,6 +258,7 @@ impl ImageBuilder {
                     inode.start = item.start.into();
                     inode.count = item.count.into();
                     inode.inline_len = (item.inline.len() as u16).into();
+                    inode.layout = item.layout;
                 }
             }
             let addr = inos[index] * V3_INO_SCALE;
@@ -283,7 +291,16 @@ impl ImageBuilder {
             dir_count: (summary.dirs as u32).into(),
             file_count: (summary.files as u32).into(),
             symlink_count: (summary.symlinks as u32).into(),
-            data_bytes: sink.data_summary.stored.into(),
+            incompat: if self.lz4_cluster_log2.is_some() {
+                V3_INCOMPAT_LZ4
+            } else {
+                0
+            }
+            .into(),
+            cluster_log2: self.lz4_cluster_log2.unwrap_or(0).into(),
+            data_bytes: (sink.data_summary.stored - sink.data_summary.lz4_raw
+                + sink.data_summary.lz4_stored)
+                .into(),
             raw_bytes: raw_bytes.into(),
             inline_bytes: inline_bytes.into(),
             dirent_count: (plan.dirents.len() as u64).into(),

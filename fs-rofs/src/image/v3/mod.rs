@@ -10,6 +10,7 @@
 //! parent), the root has none, and no walk can revisit a directory.
 
 pub(crate) mod dir;
+pub(crate) mod lz4;
 pub(crate) mod node;
 pub(crate) mod report;
 
@@ -19,16 +20,16 @@ use core::cell::Cell;
 use core::ops::Range;
 
 use drivers::{BlockDevice, BlockError};
-use pagecache::{CachedDevice, Page, ReadAhead};
+use pagecache::{CachedDevice, Page, ReadAhead, Space};
 use spin::Mutex;
 use zerocopy::FromBytes;
 
 use crate::error::RofsError;
 use crate::format::v3::{
-    BLOCK_DIRENTS, BLOCK_HEADER_SIZE, BLOCK_INODES, DT_DIR, DT_LNK, DT_REG, LAYOUT_PLAIN,
-    RawBlockHeader, RawV3DirEntry, RawV3Inode, RawV3SuperBlock, V3_BLOCK_SIZE, V3_DIRENT_SIZE,
-    V3_INO_SCALE, V3_INODE_SIZE, V3_KNOWN_INCOMPAT, V3_SUPERBLOCK_SIZE, VERSION_3, block_crc,
-    dtype_of,
+    BLOCK_DIRENTS, BLOCK_HEADER_SIZE, BLOCK_INODES, DT_DIR, DT_LNK, DT_REG, LAYOUT_LZ4,
+    LAYOUT_PLAIN, RawBlockHeader, RawV3DirEntry, RawV3Inode, RawV3SuperBlock, V3_BLOCK_SIZE,
+    V3_CLUSTER_LOG2, V3_DIRENT_SIZE, V3_INCOMPAT_LZ4, V3_INO_SCALE, V3_INODE_SIZE,
+    V3_KNOWN_INCOMPAT, V3_SUPERBLOCK_SIZE, VERSION_3, block_crc, dtype_of,
 };
 use crate::format::{MAGIC, SB_CRC_OFFSET, SYMLINK_MAX, superblock_crc};
 use crate::problem::Problem;
@@ -87,6 +88,8 @@ pub(crate) struct Volume<'a> {
     /// sorted by inode number, with the outcome. Grows with the files read,
     /// not with the image, and fallibly.
     verified: Option<Mutex<Vec<(u64, bool)>>>,
+    /// Decompressed clusters (mounted compressed images only).
+    clusters: Option<Space>,
 }
 
 /// A decoded inode and the cached block it lives in (for inline data).
@@ -179,6 +182,10 @@ pub(crate) fn parse_super(block0: &[u8], device_bytes: u64) -> Result<Super, Rof
             needed_bytes: image_bytes,
             device_bytes,
         });
+    }
+    let lz4 = raw.incompat.get() & V3_INCOMPAT_LZ4 != 0;
+    if lz4 && !V3_CLUSTER_LOG2.contains(&raw.cluster_log2.get()) {
+        return Err(problem("cluster size", raw.cluster_log2.get().into()));
     }
     let meta_start = raw.meta_start.get();
     let meta_end = meta_start.checked_add(raw.meta_blocks.get());
@@ -273,10 +280,17 @@ impl<'a> Volume<'a> {
     }
 
     fn open(dev: Source<'a>, sb: Super, verify: bool) -> Result<Self, RofsError> {
+        let clusters = match &dev {
+            Source::Cache(dev) if sb.raw.incompat.get() & V3_INCOMPAT_LZ4 != 0 => {
+                Some(dev.space().cache().register("rofs:lz4")?)
+            }
+            _ => None,
+        };
         let volume = Volume {
             dev,
             sb,
             verified: verify.then(|| Mutex::new(Vec::new())),
+            clusters,
         };
         let root = volume.inode(sb.root)?;
         if root.dtype() != DT_DIR || root.raw.entry_addr.get() != 0 {
@@ -357,6 +371,9 @@ impl<'a> Volume<'a> {
         if node.inline_at + inline > used {
             return bad("inline data past its block");
         }
+        if raw.layout == LAYOUT_LZ4 {
+            return self.check_lz4(node);
+        }
         if raw.layout != LAYOUT_PLAIN {
             return bad("unknown data layout");
         }
@@ -410,7 +427,9 @@ impl<'a> Volume<'a> {
         let block_bytes = node.block_bytes();
         let split = block_bytes.saturating_sub(offset).min(n as u64) as usize;
         let (head, tail) = buf.split_at_mut(split);
-        if !head.is_empty() {
+        if node.raw.layout == LAYOUT_LZ4 {
+            self.read_lz4(node, offset, head)?;
+        } else if !head.is_empty() {
             let base = node.blocks().start * BS;
             match &self.dev {
                 Source::Cache(dev) => dev.read(base + offset, head, ra, base + block_bytes)?,
@@ -441,6 +460,30 @@ impl<'a> Volume<'a> {
             done += n as u64;
         }
         Ok(crc)
+    }
+
+    fn check_lz4(&self, node: &Node) -> Result<(), RofsError> {
+        let raw = &node.raw;
+        let count = u64::from(raw.count.get());
+        let index_end = raw
+            .start
+            .get()
+            .checked_mul(BS)
+            .and_then(|s| s.checked_add(count * crate::format::v3::CLUSTER_RECORD_SIZE as u64));
+        let ok = self.sb.raw.incompat.get() & V3_INCOMPAT_LZ4 != 0
+            && node.dtype() == DT_REG
+            && raw.inline_len.get() == 0
+            && count == node.size().div_ceil(self.cluster_size())
+            && raw.start.get() >= 1
+            && index_end.is_some_and(|e| e <= self.sb.meta.0 * BS);
+        if ok {
+            Ok(())
+        } else {
+            Err(problem(
+                "compressed file's index outside the data",
+                node.ino,
+            ))
+        }
     }
 
     /// With `verify`: the remembered outcome of inode `ino`'s CRC check.

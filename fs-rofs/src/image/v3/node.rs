@@ -14,7 +14,7 @@ use vfs::{
 };
 
 use super::{Node, Volume};
-use crate::format::v3::{DT_DIR, DT_LNK, DT_REG, V3_BLOCK_SIZE};
+use crate::format::v3::{DT_DIR, DT_LNK, DT_REG, LAYOUT_LZ4, V3_BLOCK_SIZE};
 use crate::format::{MAGIC, NAME_MAX};
 use crate::mem;
 
@@ -115,8 +115,11 @@ impl Inode for V3Inode {
     fn getattr(&self) -> VfsResult<Stat> {
         let node = self.node()?;
         let raw = &node.raw;
+        // Blocks the contents occupy in the data region.
         let blocks = if self.file_type == FileType::Directory {
             0
+        } else if raw.layout == LAYOUT_LZ4 {
+            self.volume.stored_lz4(&node)?.div_ceil(512)
         } else {
             u64::from(raw.count.get()) * (BS / 512)
         };
