@@ -307,3 +307,141 @@ fn old_readers_refuse_unknown_incompat_bits() {
     image[36..40].copy_from_slice(&crc.to_le_bytes());
     assert_eq!(mount(image).err(), Some(Errno::EINVAL));
 }
+
+/// A small compressed image: compressible and incompressible files over
+/// several 4 KiB clusters.
+fn lz4_image() -> Vec<u8> {
+    let mut b = ImageBuilder::new(options(Format::V3, 4096));
+    b.compress_lz4(4096).unwrap();
+    b.add_file(
+        "/zeros",
+        FileSource::Bytes(vec![0u8; 20_000]),
+        EntryMeta::default(),
+    )
+    .unwrap();
+    b.add_file(
+        "/noise",
+        FileSource::Bytes(pattern(9000, 4)),
+        EntryMeta::default(),
+    )
+    .unwrap();
+    let mut mixed = pattern(12_288, 5);
+    mixed[4096..8192].fill(b'a');
+    b.add_file("/mixed", FileSource::Bytes(mixed), EntryMeta::default())
+        .unwrap();
+    write_image(b).0
+}
+
+/// Every byte of a compressed image flipped (index records and LZ4
+/// streams included): no panic; with `verify`, no file reads back other
+/// than its own bytes.
+#[test]
+fn lz4_flips_never_panic_or_pass_verify_with_wrong_data() {
+    let image = lz4_image();
+    let clean = try_walk(image.clone()).unwrap();
+    let contents = |w: &[(String, Walked)]| {
+        w.iter()
+            .map(|(p, x)| (p.clone(), x.node.clone()))
+            .collect::<Vec<_>>()
+    };
+    let mut panics = Vec::new();
+    for at in 0..image.len() {
+        let mut bytes = image.clone();
+        bytes[at] ^= 0x21;
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            let fs = RofsFs::mount(disk(bytes), "verify")?;
+            walk(&*fs, &SMALL_LIMITS)
+        }));
+        match outcome {
+            Err(_) => panics.push(at),
+            Ok(Ok(walked)) => assert_eq!(contents(&walked), contents(&clean), "flip at {at}"),
+            Ok(Err(_)) => {}
+        }
+    }
+    assert!(
+        panics.is_empty(),
+        "panics at {:?}",
+        &panics[..panics.len().min(20)]
+    );
+}
+
+/// Hostile cluster records: offsets outside the data, lengths past the
+/// cluster, raw records of the wrong length, unknown flags: EIO.
+#[test]
+fn hostile_cluster_records_are_eio() {
+    let image = lz4_image();
+    let fs = mount(image.clone()).unwrap();
+    let zeros = resolve(&*fs, "/zeros").unwrap();
+    let ino = zeros.ino();
+    // The inode's `start` (index block): at byte 40 of the inode.
+    let addr = ino as usize * 8;
+    let index = le_u64(&image, addr + 40) as usize * BS;
+    let meta_start = meta_blocks(&image).start * BS;
+    let cases: [(usize, u64, usize); 6] = [
+        (0, 0, 8),                 // offset 0 (the superblock)
+        (0, meta_start as u64, 8), // offset in the metadata
+        (0, u64::MAX - 5, 8),      // offset overflows
+        (8, 4097, 4),              // stored past the cluster
+        (8, 0, 4),                 // empty stream
+        (12, 0x80, 4),             // unknown flag
+    ];
+    for (field, value, width) in cases {
+        let mut bad = image.clone();
+        bad[index + field..index + field + width].copy_from_slice(&value.to_le_bytes()[..width]);
+        let fs = mount(bad).unwrap();
+        let file = resolve(&*fs, "/zeros").unwrap();
+        let mut buf = vec![0u8; 100];
+        assert_eq!(
+            file.read_at(0, &mut buf).err(),
+            Some(Errno::EIO),
+            "field {field} = {value:#x}"
+        );
+        // The next cluster's record is intact.
+        assert_eq!(file.read_at(4096, &mut buf).unwrap(), 100);
+    }
+    // A raw record whose length is not the cluster's.
+    let mut bad = image.clone();
+    bad[index + 12] = 1;
+    let fs = mount(bad).unwrap();
+    let file = resolve(&*fs, "/zeros").unwrap();
+    assert_eq!(file.read_at(0, &mut [0u8; 10]).err(), Some(Errno::EIO));
+    // A compressed stream that decodes to more than a cluster.
+    let mut bad = image.clone();
+    let offset = le_u64(&image, index) as usize;
+    let long = lz4_flex::block::compress(&vec![0u8; 8192]);
+    bad[offset..offset + long.len()].copy_from_slice(&long);
+    bad[index + 8..index + 12].copy_from_slice(&(long.len() as u32).to_le_bytes());
+    let fs = mount(bad).unwrap();
+    let file = resolve(&*fs, "/zeros").unwrap();
+    assert_eq!(file.read_at(0, &mut [0u8; 10]).err(), Some(Errno::EIO));
+}
+
+/// Reading one byte decompresses one cluster, cached afterwards.
+#[test]
+fn lz4_reads_touch_only_their_clusters() {
+    let mut b = ImageBuilder::new(options(Format::V3, 4096));
+    b.compress_lz4(65536).unwrap();
+    let text: Vec<u8> = b"abcdefgh".iter().copied().cycle().take(1 << 20).collect();
+    b.add_file("/text", FileSource::Bytes(text), EntryMeta::default())
+        .unwrap();
+    let (image, _) = write_image(b);
+    let disk = Arc::new(CountingDisk {
+        inner: RamDisk::from_bytes(512, image),
+        requests: 0.into(),
+    });
+    let fs = RofsFs::mount(disk.clone(), "").unwrap();
+    let file = resolve(&*fs, "/text").unwrap();
+    let before = disk.requests.load(Ordering::SeqCst);
+    let mut buf = [0u8; 1];
+    file.read_at(5 * 65536 + 3, &mut buf).unwrap();
+    assert_eq!(buf[0], b'd');
+    let first = disk.requests.load(Ordering::SeqCst) - before;
+    // The index record and the one stored cluster (no other cluster).
+    assert!(first <= 2, "{first} requests");
+    file.read_at(5 * 65536 + 100, &mut buf).unwrap();
+    assert_eq!(
+        disk.requests.load(Ordering::SeqCst) - before,
+        first,
+        "cached"
+    );
+}
