@@ -117,7 +117,18 @@ impl RofsFs {
         }))
     }
 
-    /// The format version of the mounted image (1 or 2).
+    /// Whether file data may be LZ4-compressed (v3 with that feature bit);
+    /// then a file's `st_blocks` counts its stored (compressed) bytes.
+    pub fn compressed(&self) -> bool {
+        match &self.mounted {
+            Mount::Tables(_) => false,
+            Mount::V3(volume) => {
+                volume.sb.raw.incompat.get() & crate::format::v3::V3_INCOMPAT_LZ4 != 0
+            }
+        }
+    }
+
+    /// The format version of the mounted image (1, 2 or 3).
     pub fn version(&self) -> u64 {
         match &self.mounted {
             Mount::Tables(mounted) => mounted.image.version,

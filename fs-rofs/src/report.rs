@@ -49,6 +49,8 @@ pub struct ImageInfo {
     pub raw_bytes: u64,
     /// Bytes of file data stored inline with inodes (v3).
     pub inline_bytes: u64,
+    /// v3 compressed images: the LZ4 cluster size (0: not compressed).
+    pub cluster_size: u64,
 }
 
 /// Superblock facts and table counts of the image on `dev` (validated).
@@ -91,6 +93,7 @@ fn info(image: &Image) -> ImageInfo {
         name_clashes: Vec::new(),
         raw_bytes: 0,
         inline_bytes: 0,
+        cluster_size: 0,
     }
 }
 

@@ -30,6 +30,8 @@ pub struct BuildArgs {
     pub no_mount_points: bool,
     /// Append a dm-verity tree (`--verity`), made this way.
     pub verity: Option<crate::verity::TreeOptions>,
+    /// `--compress lz4`: the cluster size (format v3 only).
+    pub lz4_cluster_size: Option<u32>,
 }
 
 /// Directories the kernel's default fstab mounts on (devfs, ramfs). A read-only
@@ -98,7 +100,15 @@ pub fn run(args: &BuildArgs) -> Result<(), String> {
         block_size,
         default_mtime: epoch.unwrap_or(0),
     };
-    let builder = feed(plan, opts)?;
+    let mut builder = feed(plan, opts)?;
+    if let Some(cluster_size) = args.lz4_cluster_size {
+        if args.format != Format::V3 {
+            return Err(String::from("--compress needs --format v3"));
+        }
+        builder
+            .compress_lz4(cluster_size)
+            .map_err(|e| format!("--cluster-size: {e}"))?;
+    }
     let summary = write_image(builder, &args.output, args.verity.as_ref())?;
     let skipped = if skipped > 0 {
         format!(", {skipped} special files skipped")

@@ -56,6 +56,12 @@ enum FormatArg {
     V3,
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum CompressArg {
+    /// LZ4 (lz4_flex), stored raw where a cluster does not shrink.
+    Lz4,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Build an image from a manifest, a host directory and/or tar archives.
@@ -72,9 +78,16 @@ enum Command {
         /// Image format.
         #[arg(long, value_enum, default_value = "v2")]
         format: FormatArg,
-        /// Block size in bytes (v1: 512 only; v2: a power of two from 512 to 65536, default 4096).
+        /// Block size in bytes (v1: 512 only; v2: a power of two from 512 to 65536, default 4096;
+        /// v3: 4096 only).
         #[arg(long)]
         block_size: Option<u32>,
+        /// Compress file data (format v3): each file in clusters, each compressed alone.
+        #[arg(long, value_enum)]
+        compress: Option<CompressArg>,
+        /// Compression cluster size in bytes: a power of two from 4096 to 1048576.
+        #[arg(long, default_value_t = 65536)]
+        cluster_size: u32,
         #[command(flatten)]
         inputs: inputs::InputArgs,
         /// Do not add empty /dev and /tmp (the kernel's default mount points) when the
@@ -200,6 +213,8 @@ fn run(cli: Cli) -> Result<(), CliError> {
             define,
             format,
             block_size,
+            compress,
+            cluster_size,
             inputs,
             no_mount_points,
             verity,
@@ -224,6 +239,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 inputs,
                 no_mount_points,
                 verity: verity.then_some(tree),
+                lz4_cluster_size: compress.map(|CompressArg::Lz4| cluster_size),
             };
             Ok(build::run(&args)?)
         }

@@ -388,3 +388,73 @@ fn binary_manifest_names_its_first_bad_line() {
         "{err}"
     );
 }
+
+/// `--format v3 --compress lz4`: extract gives the tree back; `info`
+/// names the compression and the stored/raw ratio; `verify` checks every
+/// block and cluster; `ls -l` shows the stored bytes beside the size.
+#[test]
+fn dir_round_trip_v3_lz4() {
+    let tmp = TempDir::new().expect("tempdir");
+    let tree = tmp.path().join("tree");
+    every_kind_tree(&tree);
+    let text: String = (0..40_000).map(|i| format!("line {}\n", i % 100)).collect();
+    fs::write(tree.join("compressible.txt"), &text).expect("write");
+    let image = tmp.path().join("t.img");
+    build_dir(
+        &tree,
+        &image,
+        &[
+            "--format",
+            "v3",
+            "--compress",
+            "lz4",
+            "--cluster-size",
+            "16384",
+        ],
+    );
+    let out = tmp.path().join("out");
+    ok(&["extract", p(&image), p(&out)]);
+    compare_trees(
+        &tree,
+        &out,
+        Check {
+            owners: is_root(),
+            nsec: true,
+        },
+    );
+    let info = stdout(&ok(&["info", p(&image)]));
+    assert!(info.contains("format:         v3\n"), "{info}");
+    assert!(
+        info.contains("compression:    lz4, 16 KiB clusters\n"),
+        "{info}"
+    );
+    let ratio: f64 = info
+        .lines()
+        .find_map(|l| l.strip_prefix("stored/raw:"))
+        .expect("ratio line")
+        .trim()
+        .parse()
+        .expect("a number");
+    assert!(ratio > 0.0 && ratio < 0.5, "{info}");
+    let verified = stdout(&ok(&["verify", p(&image)]));
+    assert!(verified.contains("OK (format v3"), "{verified}");
+    let listing = stdout(&ok(&["ls", p(&image), "/compressible.txt", "-l"]));
+    let fields: Vec<&str> = listing.split_whitespace().collect();
+    let (size, stored): (u64, u64) = (fields[4].parse().unwrap(), fields[5].parse().unwrap());
+    assert_eq!(size, text.len() as u64, "{listing}");
+    assert!(stored > 0 && stored < size / 4, "{listing}");
+    // Compression needs v3.
+    let refused = fails(&[
+        "build",
+        "--dir",
+        p(&tree),
+        "-o",
+        p(&image),
+        "--compress",
+        "lz4",
+    ]);
+    assert!(
+        refused.contains("--compress needs --format v3"),
+        "{refused}"
+    );
+}

@@ -9,7 +9,7 @@ use drivers::BlockDevice;
 
 use super::{Volume, check_block};
 use crate::error::RofsError;
-use crate::format::v3::{DT_DIR, DT_REG, V3_BLOCK_SIZE};
+use crate::format::v3::{DT_DIR, DT_REG, V3_BLOCK_SIZE, V3_INCOMPAT_LZ4};
 use crate::report::{ImageInfo, VerifyProblem, VerifyReport};
 
 const BS: u64 = V3_BLOCK_SIZE as u64;
@@ -40,6 +40,11 @@ fn info(volume: &Volume<'_>) -> ImageInfo {
         name_clashes: Vec::new(),
         raw_bytes: raw.raw_bytes.get(),
         inline_bytes: raw.inline_bytes.get(),
+        cluster_size: if raw.incompat.get() & V3_INCOMPAT_LZ4 != 0 {
+            volume.cluster_size()
+        } else {
+            0
+        },
     }
 }
 
