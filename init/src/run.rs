@@ -41,7 +41,8 @@ pub struct Mounted {
 /// [`crate::overlay_root`]), then `/etc/fstab` applied. Only a root
 /// failure is fatal.
 pub fn mount_all(platform: &dyn Platform, boot: &Boot) -> Result<Mounted, Fatal> {
-    let vfs = Vfs::new(platform.clock());
+    let cache = vfs::pagecache::PageCache::new(cache_budget(platform.heap_bytes()));
+    let vfs = Vfs::with_cache(platform.clock(), cache);
     mounts::register_types(&vfs, boot.devfs);
     let default: Vec<MountEntry>;
     let table = match &boot.config.fstab {
@@ -60,6 +61,14 @@ pub fn mount_all(platform: &dyn Platform, boot: &Boot) -> Result<Mounted, Fatal>
     let root_mount_ns = mounts::mount_table(&env, &table)?;
     mounts::apply_etc_fstab(&env);
     Ok(Mounted { vfs, root_mount_ns })
+}
+
+/// The page cache's budget: an eighth of the heap. `/tmp` may take half of
+/// it, and filesystems that read through the cache (ROFS v3) would
+/// otherwise fill the rest, since nothing shrinks the cache when an
+/// allocation fails.
+fn cache_budget(heap_bytes: u64) -> usize {
+    usize::try_from(heap_bytes / 8).unwrap_or(usize::MAX)
 }
 
 /// The default table with `rofs.roothash=` on its root entry.
