@@ -76,7 +76,7 @@ enum Command {
         #[arg(short = 'D', value_name = "VAR=VALUE")]
         define: Vec<String>,
         /// Image format.
-        #[arg(long, value_enum, default_value = "v2")]
+        #[arg(long, value_enum, default_value = "v3")]
         format: FormatArg,
         /// Block size in bytes (v1: 512 only; v2: a power of two from 512 to 65536, default 4096;
         /// v3: 4096 only).

@@ -450,6 +450,8 @@ fn dir_round_trip_v3_lz4() {
         p(&tree),
         "-o",
         p(&image),
+        "--format",
+        "v2",
         "--compress",
         "lz4",
     ]);

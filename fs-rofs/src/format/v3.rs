@@ -96,6 +96,11 @@ pub struct RawV3SuperBlock {
     pub inline_bytes: U64,
     /// Directory entries in the image.
     pub dirent_count: U64,
+    /// CRC32 of the metadata blocks' own CRC32s (little-endian, in block
+    /// order): the whole metadata in block 0, for `verify` and for anything
+    /// that identifies an image by its first block. Mount does not read it.
+    pub meta_crc32: U32,
+    pub reserved: U32,
 }
 
 /// Header of every metadata block (16 bytes).
@@ -161,7 +166,7 @@ pub struct RawV3DirEntry {
 /// Bytes of [`RawV3DirEntry`].
 pub const V3_DIRENT_SIZE: usize = core::mem::size_of::<RawV3DirEntry>();
 
-const _: () = assert!(V3_SUPERBLOCK_SIZE == 128);
+const _: () = assert!(V3_SUPERBLOCK_SIZE == 136);
 const _: () = assert!(BLOCK_HEADER_SIZE == 16);
 const _: () = assert!(V3_INODE_SIZE == 64);
 const _: () = assert!(V3_DIRENT_SIZE == 12);

@@ -270,10 +270,14 @@ impl ImageBuilder {
             bytes[at..at + V3_INODE_SIZE].copy_from_slice(inode.as_bytes());
             bytes[at + V3_INODE_SIZE..][..item.inline.len()].copy_from_slice(&item.inline);
         }
+        let mut crcs = crc32fast::Hasher::new();
         for (block, fill) in blocks.into_iter().zip(fills) {
-            sink.write(&block.seal(BLOCK_INODES, 0, fill))?;
+            let sealed = block.seal(BLOCK_INODES, 0, fill);
+            crcs.update(&sealed[..4]);
+            sink.write(&sealed)?;
         }
         for block in &entry_blocks {
+            crcs.update(&block[..4]);
             sink.write(block)?;
         }
         let image_end = sink.finish(BS)?;
@@ -304,6 +308,7 @@ impl ImageBuilder {
             raw_bytes: raw_bytes.into(),
             inline_bytes: inline_bytes.into(),
             dirent_count: (plan.dirents.len() as u64).into(),
+            meta_crc32: crcs.finalize().into(),
             ..Default::default()
         };
         sb.sb_crc32 = superblock_crc(sb.as_bytes()).into();

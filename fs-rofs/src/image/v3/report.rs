@@ -35,7 +35,7 @@ fn info(volume: &Volume<'_>) -> ImageInfo {
         metadata_bytes: raw.meta_blocks.get() * BS,
         data_bytes: raw.data_bytes.get(),
         image_bytes: raw.image_blocks.get() * BS,
-        metadata_crc32: None,
+        metadata_crc32: Some(raw.meta_crc32.get()),
         superblock_crc32: Some(raw.sb_crc32.get()),
         name_clashes: Vec::new(),
         raw_bytes: raw.raw_bytes.get(),
@@ -65,6 +65,7 @@ pub(crate) fn verify(dev: &dyn BlockDevice) -> Result<VerifyReport, Vec<VerifyPr
     let volume = Volume::direct(dev).map_err(whole)?;
     let mut problems = Vec::new();
     let mut block = alloc::vec![0u8; BS as usize];
+    let mut crcs = 0u32;
     for index in volume.sb.meta.0..volume.sb.meta.1 {
         let checked = drivers::read_bytes(dev, index * BS, &mut block)
             .map_err(|e| RofsError::from(e).to_string())
