@@ -445,3 +445,23 @@ fn lz4_reads_touch_only_their_clusters() {
         "cached"
     );
 }
+
+/// The superblock sums up every metadata block's CRC; `verify` checks it
+/// (mount does not read the metadata to do so).
+#[test]
+fn verify_checks_the_superblock_metadata_crc() {
+    let image = small_tree(Format::V3, 4096);
+    assert!(fs_rofs::verify(&*disk(image.clone())).is_ok());
+    let mut bad = image.clone();
+    bad[128] ^= 1;
+    let crc = fs_rofs::format::superblock_crc(&bad[..136]);
+    bad[36..40].copy_from_slice(&crc.to_le_bytes());
+    assert!(mount(bad.clone()).is_ok(), "mount reads no metadata sum");
+    let problems = fs_rofs::verify(&*disk(bad)).unwrap_err();
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.to_string().contains("superblock metadata CRC32")),
+        "{problems:?}"
+    );
+}

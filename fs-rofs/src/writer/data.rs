@@ -59,13 +59,12 @@ impl ImageBuilder {
             }
             let candidate = expected > 0 && files_of_size.get(&expected).is_some_and(|&n| n > 1);
             let start = sink.pos;
-            if let Some(log2) = self.lz4_cluster_log2 {
+            if self.lz4_cluster_log2.is_some() {
                 let mut advance = |n: u64| {
                     done = done.saturating_add(n);
                     progress(done, total.max(done));
                 };
                 let extent = self.write_lz4(
-                    log2,
                     source,
                     planned.node,
                     candidate,

@@ -13,7 +13,9 @@ use zerocopy::IntoBytes;
 use super::data::{Sink, open, read_full, source_error};
 use super::dedup::{Dedup, Extent};
 use super::{BuildError, FileSource, ImageBuilder, NodeId};
-use crate::format::v3::{CLUSTER_RAW, RawCluster, V3_BLOCK_SIZE, V3_CLUSTER_LOG2};
+use crate::format::v3::{
+    CLUSTER_RAW, RawCluster, V3_BLOCK_SIZE, V3_CLUSTER_LOG2, V3_DEFAULT_CLUSTER_LOG2,
+};
 
 const BS: u64 = V3_BLOCK_SIZE as u64;
 
@@ -37,7 +39,6 @@ impl ImageBuilder {
     /// one (`candidate`: another file has the same size).
     pub(super) fn write_lz4<W: Write + Seek>(
         &self,
-        log2: u32,
         source: &FileSource,
         node: NodeId,
         candidate: bool,
@@ -45,6 +46,7 @@ impl ImageBuilder {
         dedup: &mut Dedup,
         progress: &mut dyn FnMut(u64),
     ) -> Result<Extent, BuildError> {
+        let log2 = self.lz4_cluster_log2.unwrap_or(V3_DEFAULT_CLUSTER_LOG2);
         let cluster = 1usize << log2;
         let start = sink.pos;
         let mut reader = open(source)?;

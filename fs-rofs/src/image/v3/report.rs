@@ -75,6 +75,13 @@ pub(crate) fn verify(dev: &dyn BlockDevice) -> Result<VerifyReport, Vec<VerifyPr
                 "metadata block {index}: {why}"
             )));
         }
+        crcs = crate::crc::update(crcs, block.get(..4).unwrap_or(&[]));
+    }
+    if crcs != volume.sb.raw.meta_crc32.get() {
+        problems.push(VerifyProblem::whole(alloc::format!(
+            "superblock metadata CRC32 {:08x}, the blocks' CRC32s give {crcs:08x}",
+            volume.sb.raw.meta_crc32.get()
+        )));
     }
     // ino -> (names, first path, nlink, is a regular file)
     let mut seen: BTreeMap<u64, (u32, String, u32, bool)> = BTreeMap::new();
