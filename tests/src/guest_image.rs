@@ -184,10 +184,24 @@ fn cache_key(spec: &ImageSpec) -> u64 {
     let mut hasher = DefaultHasher::new();
     spec.hash(&mut hasher);
     include_str!("guest_image.rs").hash(&mut hasher);
-    let rofs_src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fs-rofs/src");
-    let mut sources: Vec<PathBuf> = fs::read_dir(&rofs_src)
-        .map(|d| d.flatten().map(|e| e.path()).collect())
-        .unwrap_or_default();
+    // Every file under fs-rofs/src (the writer and format live in
+    // subdirectories too).
+    let mut sources = Vec::new();
+    let mut dirs = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("../fs-rofs/src")];
+    while let Some(dir) = dirs.pop() {
+        for path in fs::read_dir(&dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+        {
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                sources.push(path);
+            }
+        }
+    }
     sources.sort();
     for source in sources {
         source.file_name().hash(&mut hasher);
