@@ -465,3 +465,25 @@ fn verify_checks_the_superblock_metadata_crc() {
         "{problems:?}"
     );
 }
+
+/// Lookup takes a file's type from its entry; the first use of the inode
+/// checks it, so an entry that lies about the type is EIO, not a symlink
+/// made of file data.
+#[test]
+fn entry_type_that_differs_from_the_inode_is_eio() {
+    let mut b = ImageBuilder::new(options(Format::V3, 4096));
+    b.add_file(
+        "/f",
+        FileSource::Bytes(b"data".to_vec()),
+        EntryMeta::default(),
+    )
+    .unwrap();
+    let (mut image, _) = write_image(b);
+    let (block, slot) = find_entry(&image, b"f");
+    image[block * BS + 16 + slot * 12 + 11] = fs_rofs::format::v3::DT_LNK;
+    reseal_block(&mut image, block);
+    let fs = mount(image).unwrap();
+    let f = resolve(&*fs, "/f").expect("the entry is found");
+    assert_eq!(f.readlink().err(), Some(Errno::EIO));
+    assert_eq!(f.getattr().err(), Some(Errno::EIO));
+}

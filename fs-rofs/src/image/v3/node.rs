@@ -47,8 +47,15 @@ impl V3Inode {
         }))
     }
 
+    /// The inode, checked to be of the type its entry said (lookup trusts
+    /// the entry's type and reads a file's inode only when it is used).
     fn node(&self) -> VfsResult<Node> {
-        Ok(self.volume.inode(self.ino)?)
+        let node = self.volume.inode(self.ino)?;
+        if file_type(node.dtype())? != self.file_type {
+            log::warn!("rofs: inode {}: type differs from its entry's", self.ino);
+            return Err(Errno::EIO);
+        }
+        Ok(node)
     }
 
     fn dir_node(&self) -> VfsResult<Node> {
@@ -147,6 +154,16 @@ impl Inode for V3Inode {
             .volume
             .find(&dir, name.as_bytes())?
             .ok_or(Errno::ENOENT)?;
+        if found.dtype != DT_DIR {
+            // Files and symlinks: the entry gives the type; the inode is
+            // read (and checked against it) when it is first used.
+            return Ok(Arc::new(V3Inode {
+                volume: self.volume.clone(),
+                ino: found.ino,
+                file_type: file_type(found.dtype)?,
+            }));
+        }
+        // Directories: the inode must name this entry as its own.
         let node = self.volume.open_entry(&found)?;
         V3Inode::open(&self.volume, &node)
     }
