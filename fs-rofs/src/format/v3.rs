@@ -34,6 +34,10 @@ pub const V3_INLINE_MAX: usize = 2048;
 /// Metadata block kinds (byte 4 of each metadata block).
 pub const BLOCK_INODES: u8 = 1;
 pub const BLOCK_DIRENTS: u8 = 2;
+/// A directory's lookup index: records like entries, naming the first name
+/// of each block of the level below (byte 5 of the header: the level, 1
+/// for the level just above the entry blocks).
+pub const BLOCK_DIR_INDEX: u8 = 3;
 
 /// Inode data layouts.
 pub const LAYOUT_PLAIN: u8 = 0;
@@ -133,7 +137,8 @@ pub struct RawV3Inode {
     pub size: U64,
     pub mtime_sec: I64,
     pub mtime_nsec: U32,
-    /// Files: CRC32 of the whole contents.
+    /// Files: CRC32 of the whole contents. Directories of more than one
+    /// entry block: the top block of their lookup index (else 0).
     pub data_crc32: U32,
     /// Files and symlinks: first data block (0 when `count` is 0).
     /// Directories: first entry block.

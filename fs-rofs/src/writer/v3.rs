@@ -19,9 +19,10 @@ use super::dedup::Extent;
 use super::plan::Plan;
 use super::{BuildError, ImageBuilder, ImageSummary, Kind};
 use crate::format::v3::{
-    BLOCK_DIRENTS, BLOCK_HEADER_SIZE, BLOCK_INODES, LAYOUT_LZ4, LAYOUT_PLAIN, RawBlockHeader,
-    RawV3DirEntry, RawV3Inode, RawV3SuperBlock, V3_BLOCK_SIZE, V3_DIRENT_SIZE, V3_INCOMPAT_LZ4,
-    V3_INLINE_MAX, V3_INO_SCALE, V3_INODE_SIZE, V3_SUPERBLOCK_SIZE, VERSION_3, block_crc, dtype_of,
+    BLOCK_DIR_INDEX, BLOCK_DIRENTS, BLOCK_HEADER_SIZE, BLOCK_INODES, LAYOUT_LZ4, LAYOUT_PLAIN,
+    RawBlockHeader, RawV3DirEntry, RawV3Inode, RawV3SuperBlock, V3_BLOCK_SIZE, V3_DIRENT_SIZE,
+    V3_INCOMPAT_LZ4, V3_INLINE_MAX, V3_INO_SCALE, V3_INODE_SIZE, V3_SUPERBLOCK_SIZE, VERSION_3,
+    block_crc, dtype_of,
 };
 use crate::format::{COMPAT_DATA_CRC32, MAGIC, superblock_crc};
 
@@ -57,11 +58,15 @@ impl MetaBlock {
         }
     }
 
-    fn seal(mut self, kind: u8, owner: u64, count: usize) -> Vec<u8> {
+    fn seal(self, kind: u8, owner: u64, count: usize) -> Vec<u8> {
+        self.seal_level(kind, 0, owner, count)
+    }
+
+    fn seal_level(mut self, kind: u8, level: u8, owner: u64, count: usize) -> Vec<u8> {
         let header = RawBlockHeader {
             crc32: 0.into(),
             kind,
-            reserved: 0,
+            reserved: level,
             count: (count as u16).into(),
             owner: owner.into(),
         };
@@ -69,6 +74,54 @@ impl MetaBlock {
         let crc = block_crc(&self.bytes);
         self.bytes[..4].copy_from_slice(&crc.to_le_bytes());
         self.bytes
+    }
+}
+
+/// Lookup index blocks over a directory's entry blocks (`firsts`: each
+/// block's first name and block number), level by level until one block
+/// holds the level; appended to `out`, whose first block is `base`.
+/// Returns the top block's number.
+fn index_levels(
+    mut firsts: Vec<(String, u64)>,
+    owner: u64,
+    base: u64,
+    out: &mut Vec<Vec<u8>>,
+) -> Result<u32, BuildError> {
+    let mut level = 1u8;
+    loop {
+        let mut next = Vec::new();
+        let mut current = MetaBlock::new();
+        for (name, child) in &firsts {
+            let used = BLOCK_HEADER_SIZE + current.count * V3_DIRENT_SIZE;
+            if used + V3_DIRENT_SIZE + name.len() > current.names_at {
+                let count = current.count;
+                out.push(current.seal_level(BLOCK_DIR_INDEX, level, owner, count));
+                current = MetaBlock::new();
+            }
+            if current.count == 0 {
+                next.push((name.clone(), base + out.len() as u64));
+            }
+            current.names_at -= name.len();
+            current.bytes[current.names_at..][..name.len()].copy_from_slice(name.as_bytes());
+            let slot = BLOCK_HEADER_SIZE + current.count * V3_DIRENT_SIZE;
+            let record = RawV3DirEntry {
+                ino: (*child).into(),
+                name_off: (current.names_at as u16).into(),
+                name_len: name.len() as u8,
+                file_type: 0,
+            };
+            current.bytes[slot..slot + V3_DIRENT_SIZE].copy_from_slice(record.as_bytes());
+            current.count += 1;
+        }
+        let count = current.count;
+        out.push(current.seal_level(BLOCK_DIR_INDEX, level, owner, count));
+        if next.len() == 1 {
+            return u32::try_from(next[0].1).map_err(|_| too_large("metadata past 2^32 blocks"));
+        }
+        firsts = next;
+        level = level
+            .checked_add(1)
+            .ok_or_else(|| too_large("a directory index of 256 levels"))?;
     }
 }
 
@@ -178,6 +231,7 @@ impl ImageBuilder {
         // entry address.
         let mut entry_blocks: Vec<Vec<u8>> = Vec::new();
         let mut dir_blocks = vec![(0u64, 0u32); plan.inodes.len()];
+        let mut dir_index = vec![0u32; plan.inodes.len()];
         let mut entry_addr = vec![0u64; plan.inodes.len()];
         let first_entry_block = meta_start + inode_blocks;
         for (index, planned) in plan.inodes.iter().enumerate() {
@@ -188,6 +242,7 @@ impl ImageBuilder {
             let first = first_entry_block + entry_blocks.len() as u64;
             let run = &plan.dirents[planned.first_entry as usize..][..planned.entries as usize];
             let mut current = MetaBlock::new();
+            let mut firsts = Vec::new();
             for (name, child) in run {
                 let child = *child as usize - 1;
                 let need = V3_DIRENT_SIZE + name.len();
@@ -196,6 +251,9 @@ impl ImageBuilder {
                     let count = current.count;
                     entry_blocks.push(current.seal(BLOCK_DIRENTS, owner, count));
                     current = MetaBlock::new();
+                }
+                if current.count == 0 {
+                    firsts.push((name.clone(), first_entry_block + entry_blocks.len() as u64));
                 }
                 current.names_at -= name.len();
                 current.bytes[current.names_at..][..name.len()].copy_from_slice(name.as_bytes());
@@ -220,6 +278,10 @@ impl ImageBuilder {
                 first,
                 u32::try_from(blocks).map_err(|_| too_large("a directory of 2^32 blocks"))?,
             );
+            if blocks > 1 {
+                dir_index[index] =
+                    index_levels(firsts, owner, first_entry_block, &mut entry_blocks)?;
+            }
         }
 
         // Serialise the inodes.
@@ -244,6 +306,7 @@ impl ImageBuilder {
                     inode.start = dir_blocks[index].0.into();
                     inode.count = dir_blocks[index].1.into();
                     inode.entry_addr = entry_addr[index].into();
+                    inode.data_crc32 = dir_index[index].into();
                 }
                 kind => {
                     if let Kind::File(_) = kind {

@@ -4,7 +4,9 @@
 
 use super::{Block, Node, Volume, entry_at, problem};
 use crate::error::RofsError;
-use crate::format::v3::{BLOCK_DIRENTS, BLOCK_HEADER_SIZE, V3_BLOCK_SIZE, V3_DIRENT_SIZE};
+use crate::format::v3::{
+    BLOCK_DIR_INDEX, BLOCK_DIRENTS, BLOCK_HEADER_SIZE, V3_BLOCK_SIZE, V3_DIRENT_SIZE,
+};
 
 /// One entry found in a directory.
 #[derive(Clone, Copy, Debug)]
@@ -45,6 +47,50 @@ impl EntryBlock {
     fn first_name(&self) -> &[u8] {
         self.get(0).map_or(&[], |(_, name)| name)
     }
+
+    fn owner(&self) -> Option<u64> {
+        self.page
+            .get(8..16)
+            .and_then(|b| b.try_into().ok())
+            .map(u64::from_le_bytes)
+    }
+
+    /// The entry named `name`, by binary search.
+    fn find(&self, name: &[u8]) -> Result<Option<Found>, RofsError> {
+        let (mut lo, mut hi) = (0usize, self.len());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let (found, entry_name) = self
+                .get(mid)
+                .ok_or_else(|| problem("entry outside its block", self.block))?;
+            match entry_name.cmp(name) {
+                core::cmp::Ordering::Equal => return Ok(Some(found)),
+                core::cmp::Ordering::Less => lo = mid + 1,
+                core::cmp::Ordering::Greater => hi = mid,
+            }
+        }
+        Ok(None)
+    }
+
+    /// The last record whose name is at most `name`.
+    fn last_at_most(&self, name: &[u8]) -> Result<Option<Found>, RofsError> {
+        let (mut lo, mut hi) = (0usize, self.len());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let (_, entry_name) = self
+                .get(mid)
+                .ok_or_else(|| problem("entry outside its block", self.block))?;
+            if entry_name <= name {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        Ok(lo
+            .checked_sub(1)
+            .and_then(|i| self.get(i))
+            .map(|(found, _)| found))
+    }
 }
 
 impl Volume<'_> {
@@ -56,19 +102,56 @@ impl Volume<'_> {
             .checked_add(index)
             .filter(|b| blocks.contains(b))
             .ok_or_else(|| problem("entry block index", dir.ino))?;
-        let page = self.meta_block(block, BLOCK_DIRENTS)?;
-        let owner = page
-            .get(8..16)
-            .and_then(|b| b.try_into().ok())
-            .map(u64::from_le_bytes);
-        if owner != Some(dir.ino) {
+        let entries = EntryBlock {
+            block,
+            page: self.meta_block(block, BLOCK_DIRENTS)?,
+        };
+        if entries.owner() != Some(dir.ino) {
             return Err(problem("entry block of another directory", block));
         }
-        Ok(EntryBlock { block, page })
+        Ok(entries)
+    }
+
+    /// The entry block that may hold `name`, through the directory's
+    /// lookup index: from its top block down, the last record whose name
+    /// is at most `name` at each level. Levels strictly decrease, so the
+    /// descent ends; `None` when `name` sorts before every entry.
+    fn find_indexed(
+        &self,
+        dir: &Node,
+        top: u64,
+        name: &[u8],
+    ) -> Result<Option<EntryBlock>, RofsError> {
+        let (mut block, mut above) = (top, u8::MAX);
+        loop {
+            let page = self.meta_block(block, BLOCK_DIR_INDEX)?;
+            let index = EntryBlock { block, page };
+            let level = index.page.get(5).copied().unwrap_or(0);
+            if index.owner() != Some(dir.ino) || level == 0 || (block != top && level >= above) {
+                return Err(problem("lookup index block out of place", block));
+            }
+            let Some(child) = index.last_at_most(name)? else {
+                return Ok(None);
+            };
+            if level == 1 {
+                let leaf = child.ino.checked_sub(dir.blocks().start);
+                let leaf =
+                    leaf.ok_or_else(|| problem("lookup index names no entry block", block))?;
+                return self.entry_block(dir, leaf).map(Some);
+            }
+            (block, above) = (child.ino, level);
+        }
     }
 
     /// The entry `name` of directory `dir`, if any.
     pub fn find(&self, dir: &Node, name: &[u8]) -> Result<Option<Found>, RofsError> {
+        let top = u64::from(dir.raw.data_crc32.get());
+        if top != 0 {
+            let Some(block) = self.find_indexed(dir, top, name)? else {
+                return Ok(None);
+            };
+            return block.find(name);
+        }
         let count = u64::from(dir.raw.count.get());
         // The last block whose first name is <= name holds it, if any does.
         let (mut lo, mut hi) = (0u64, count);
@@ -83,22 +166,10 @@ impl Volume<'_> {
                 hi = mid;
             }
         }
-        let Some(block) = candidate else {
-            return Ok(None);
-        };
-        let (mut lo, mut hi) = (0usize, block.len());
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            let (found, entry_name) = block
-                .get(mid)
-                .ok_or_else(|| problem("entry outside its block", block.block))?;
-            match entry_name.cmp(name) {
-                core::cmp::Ordering::Equal => return Ok(Some(found)),
-                core::cmp::Ordering::Less => lo = mid + 1,
-                core::cmp::Ordering::Greater => hi = mid,
-            }
+        match candidate {
+            Some(block) => block.find(name),
+            None => Ok(None),
         }
-        Ok(None)
     }
 
     /// The inode an entry names, checked against the entry: same type and,

@@ -26,9 +26,9 @@ use zerocopy::FromBytes;
 
 use crate::error::RofsError;
 use crate::format::v3::{
-    BLOCK_DIRENTS, BLOCK_HEADER_SIZE, BLOCK_INODES, DT_DIR, DT_LNK, DT_REG, LAYOUT_LZ4,
-    LAYOUT_PLAIN, RawBlockHeader, RawV3DirEntry, RawV3Inode, RawV3SuperBlock, V3_BLOCK_SIZE,
-    V3_CLUSTER_LOG2, V3_DIRENT_SIZE, V3_INCOMPAT_LZ4, V3_INO_SCALE, V3_INODE_SIZE,
+    BLOCK_DIR_INDEX, BLOCK_DIRENTS, BLOCK_HEADER_SIZE, BLOCK_INODES, DT_DIR, DT_LNK, DT_REG,
+    LAYOUT_LZ4, LAYOUT_PLAIN, RawBlockHeader, RawV3DirEntry, RawV3Inode, RawV3SuperBlock,
+    V3_BLOCK_SIZE, V3_CLUSTER_LOG2, V3_DIRENT_SIZE, V3_INCOMPAT_LZ4, V3_INO_SCALE, V3_INODE_SIZE,
     V3_KNOWN_INCOMPAT, V3_SUPERBLOCK_SIZE, VERSION_3, block_crc, dtype_of,
 };
 use crate::format::{MAGIC, SB_CRC_OFFSET, SYMLINK_MAX, superblock_crc};
@@ -221,12 +221,16 @@ pub(crate) fn check_block(block: &[u8]) -> Result<(), &'static str> {
     match header.kind {
         BLOCK_INODES if (BLOCK_HEADER_SIZE..=block.len()).contains(&count) => Ok(()),
         BLOCK_INODES => Err("inode block fill out of range"),
-        BLOCK_DIRENTS => check_entries(block, count),
+        BLOCK_DIRENTS => check_entries(block, count, false),
+        BLOCK_DIR_INDEX if header.reserved == 0 => Err("index block of level 0"),
+        BLOCK_DIR_INDEX => check_entries(block, count, true),
         _ => Err("metadata block of unknown kind"),
     }
 }
 
-fn check_entries(block: &[u8], count: usize) -> Result<(), &'static str> {
+/// Entry blocks and (`index`) lookup index blocks share a layout; index
+/// records carry a block number and type 0.
+fn check_entries(block: &[u8], count: usize, index: bool) -> Result<(), &'static str> {
     let names_from = BLOCK_HEADER_SIZE + count * V3_DIRENT_SIZE;
     if count == 0 || names_from > block.len() {
         return Err("entry count out of range");
@@ -243,7 +247,8 @@ fn check_entries(block: &[u8], count: usize) -> Result<(), &'static str> {
         if i > 0 && name <= previous {
             return Err("entry names not strictly increasing");
         }
-        if !matches!(entry.file_type, DT_REG | DT_DIR | DT_LNK) || entry.ino.get() == 0 {
+        let typed = matches!(entry.file_type, DT_REG | DT_DIR | DT_LNK);
+        if typed == index || entry.ino.get() == 0 {
             return Err("entry of unknown type or inode 0");
         }
         previous = name;
