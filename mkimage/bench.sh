@@ -66,7 +66,7 @@ run() {
 }
 
 run "mkimage (v2, 4 KiB blocks)" "$WORK/m.img" \
-    env SOURCE_DATE_EPOCH=0 "$MKIMAGE" build --dir "$SRC" -o "$WORK/m.img"
+    env SOURCE_DATE_EPOCH=0 "$MKIMAGE" build --dir "$SRC" -o "$WORK/m.img" --format v2
 mk=${TIMES["mkimage (v2, 4 KiB blocks)"]}
 mk_cpu=${CPUS["mkimage (v2, 4 KiB blocks)"]}
 "$MKIMAGE" verify "$WORK/m.img" >/dev/null && echo "   (mkimage verify: OK)"
