@@ -74,15 +74,18 @@ fn reseal_block(image: &mut [u8], block: usize) {
 
 #[test]
 fn mount_reads_a_constant_number_of_blocks() {
-    let mut counts = Vec::new();
+    let (mut counts, mut resident) = (Vec::new(), Vec::new());
     for entries in [10, 100_000] {
         let bytes = flat_image(entries);
         let disk = Arc::new(CountingDisk {
             inner: RamDisk::from_bytes(512, bytes),
             requests: 0.into(),
         });
-        let fs = RofsFs::mount(disk.clone(), "").expect("mount");
+        let cache = pagecache::PageCache::new(64 << 20);
+        let cached = cache.attach("v3", disk.clone()).unwrap();
+        let fs = RofsFs::mount_cached(cached, "").expect("mount");
         let at_mount = disk.requests.load(Ordering::SeqCst);
+        resident.push(cache.resident_bytes());
         assert_eq!(fs.version(), 3);
         // And everything is still reachable on demand.
         let last = format!("/d/f{:06}", entries - 1);
