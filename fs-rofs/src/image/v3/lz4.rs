@@ -10,6 +10,7 @@
 //! exactly is EIO. Each read touches a bounded number of clusters, so
 //! nothing loops.
 
+use pagecache::ReadAhead;
 use zerocopy::FromBytes;
 
 use super::{Node, Source, Volume, problem};
@@ -49,10 +50,21 @@ impl Volume<'_> {
         Ok((raw, len))
     }
 
-    /// Device bytes at `at`: through the cache when mounted.
+    /// Device bytes at `at`: through the cache when mounted, with the open
+    /// file's read-ahead (`ra`) up to byte `limit`.
     fn read_raw(&self, at: u64, buf: &mut [u8]) -> Result<(), RofsError> {
+        self.read_ahead(at, buf, None, u64::MAX)
+    }
+
+    fn read_ahead(
+        &self,
+        at: u64,
+        buf: &mut [u8],
+        ra: Option<&ReadAhead>,
+        limit: u64,
+    ) -> Result<(), RofsError> {
         match &self.dev {
-            Source::Cache(dev) => dev.read(at, buf, None, u64::MAX)?,
+            Source::Cache(dev) => dev.read(at, buf, ra, limit)?,
             Source::Direct(dev) => drivers::read_bytes(*dev, at, buf)?,
         }
         Ok(())
@@ -77,8 +89,17 @@ impl Volume<'_> {
         }
     }
 
-    /// Read a compressed file's bytes at `offset` (within its size).
-    pub fn read_lz4(&self, node: &Node, offset: u64, buf: &mut [u8]) -> Result<(), RofsError> {
+    /// Read a compressed file's bytes at `offset` (within its size). Raw
+    /// clusters are read with the open file's read-ahead (`ra`): a file's
+    /// clusters lie back to back before its index.
+    pub fn read_lz4(
+        &self,
+        node: &Node,
+        offset: u64,
+        buf: &mut [u8],
+        ra: Option<&ReadAhead>,
+    ) -> Result<(), RofsError> {
+        let limit = node.raw.start.get() * BS;
         let size = self.cluster_size();
         let mut done = 0usize;
         while done < buf.len() {
@@ -88,7 +109,7 @@ impl Volume<'_> {
             let n = ((len - within) as usize).min(buf.len() - done);
             let dst = &mut buf[done..done + n];
             if raw.flags.get() & CLUSTER_RAW != 0 {
-                self.read_raw(raw.offset.get() + within, dst)?;
+                self.read_ahead(raw.offset.get() + within, dst, ra, limit)?;
             } else {
                 self.read_compressed(node, &raw, len, within, dst)?;
             }

@@ -433,7 +433,7 @@ impl<'a> Volume<'a> {
         let split = block_bytes.saturating_sub(offset).min(n as u64) as usize;
         let (head, tail) = buf.split_at_mut(split);
         if node.raw.layout == LAYOUT_LZ4 {
-            self.read_lz4(node, offset, head)?;
+            self.read_lz4(node, offset, head, ra)?;
         } else if !head.is_empty() {
             let base = node.blocks().start * BS;
             match &self.dev {

@@ -177,7 +177,12 @@ impl Inode for V3Inode {
             return Ok(None);
         }
         let node = self.node()?;
-        let readahead = ReadAhead::starting_at(node.blocks().start * BS);
+        // Plain files: their data blocks. Compressed ones: their clusters'
+        // offsets are in the index, so the first read starts no window.
+        let readahead = match node.raw.layout {
+            LAYOUT_LZ4 => ReadAhead::new(),
+            _ => ReadAhead::starting_at(node.blocks().start * BS),
+        };
         let handle: Box<dyn FileHandle> = Box::new(V3Handle { readahead });
         Ok(Some(handle))
     }
