@@ -455,6 +455,11 @@ pub fn info(image: &Path) -> Result<(), CliError> {
         .map_err(|e| CliError::msg(format!("{}: {e}", image.display())))?;
     let mut out = io::stdout().lock();
     write!(out, "{}", format_info(&info)).map_err(CliError::from_stdout)?;
+    if info.incompat & fs_rofs::format::v3::V3_INCOMPAT_LZ4 != 0 {
+        // Per file class, through the reader (stored bytes per file).
+        let fs = mount(image, None)?;
+        write!(out, "{}", crate::classes::lines(&fs)).map_err(CliError::from_stdout)?;
+    }
     write!(out, "{}", crate::verity::info_lines(disk.as_ref())).map_err(CliError::from_stdout)
 }
 

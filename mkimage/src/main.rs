@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 mod build;
+mod classes;
 mod dir_input;
 mod exclude;
 mod fuse_image;

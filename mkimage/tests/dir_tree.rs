@@ -436,6 +436,15 @@ fn dir_round_trip_v3_lz4() {
         .parse()
         .expect("a number");
     assert!(ratio > 0.0 && ratio < 0.5, "{info}");
+    // Per file class: the text file compresses well.
+    let txt: f64 = info
+        .lines()
+        .find_map(|l| l.strip_prefix("ratio .txt:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("a .txt class line")
+        .parse()
+        .expect("a number");
+    assert!(txt > 0.0 && txt < 0.25, "{info}");
     let verified = stdout(&ok(&["verify", p(&image)]));
     assert!(verified.contains("OK (format v3"), "{verified}");
     let listing = stdout(&ok(&["ls", p(&image), "/compressible.txt", "-l"]));
