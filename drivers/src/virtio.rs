@@ -264,7 +264,9 @@ pub unsafe fn probe_mmio(base: usize, stride: usize, count: usize) -> Vec<Virtio
             let p = addr as *const u32;
             (p.read_volatile(), p.add(2).read_volatile())
         };
-        if magic != VIRTIO_MMIO_MAGIC || device_id == 0 {
+        // virtio-fs (26) is `virtio_fs::probe_mmio`'s, and virtio-drivers'
+        // transport refuses it anyway.
+        if magic != VIRTIO_MMIO_MAGIC || device_id == 0 || device_id == 26 {
             continue;
         }
         let Some(header) = NonNull::new(addr as *mut VirtIOHeader) else {

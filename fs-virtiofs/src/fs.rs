@@ -28,7 +28,19 @@ impl VirtioFs {
         transport: Arc<dyn FuseTransport>,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, InitError> {
-        let session = Arc::new(Session::start(transport, clock)?);
+        VirtioFs::with_cache(transport, clock, None)
+    }
+
+    /// As [`VirtioFs::new`], caching file data in `data` (a space of the
+    /// shared page cache; see the crate's cache policy).
+    pub fn with_cache(
+        transport: Arc<dyn FuseTransport>,
+        clock: Arc<dyn Clock>,
+        data: Option<pagecache::Space>,
+    ) -> Result<Self, InitError> {
+        let mut session = Session::start(transport, clock)?;
+        session.data = data;
+        let session = Arc::new(session);
         let root = match FuseInode::root(session.clone()) {
             Ok(root) => root,
             Err(e) => {
@@ -143,7 +155,9 @@ impl FsType for VirtioFsType {
         if let Some(live) = mounted.upgrade().filter(|fs| !fs.is_closed()) {
             return Ok(live);
         }
-        match VirtioFs::new(device.transport.clone(), ctx.clock.clone()) {
+        // Without room for a space the share still works, uncached.
+        let data = ctx.cache.register(&format!("virtiofs:{}", device.tag)).ok();
+        match VirtioFs::with_cache(device.transport.clone(), ctx.clock.clone(), data) {
             Ok(fs) => {
                 let fs = Arc::new(fs);
                 *mounted = Arc::downgrade(&fs);

@@ -18,6 +18,8 @@ pub(crate) struct OpenFileHandle {
     fh: u64,
     /// Linux open flags, echoed in READ, WRITE and RELEASE.
     flags: u32,
+    /// Reads go through the page cache (not `FOPEN_DIRECT_IO`).
+    cached: bool,
 }
 
 impl OpenFileHandle {
@@ -27,7 +29,14 @@ impl OpenFileHandle {
             nodeid,
             fh,
             flags,
+            cached: false,
         }
+    }
+
+    /// This handle with reads through the page cache or not.
+    pub fn cached(mut self, cached: bool) -> Self {
+        self.cached = cached;
+        self
     }
 }
 
@@ -37,14 +46,18 @@ fn node_of(inode: &dyn Inode) -> Option<&FuseInode> {
 }
 
 impl FileHandle for OpenFileHandle {
-    fn read_at(&self, _inode: &dyn Inode, offset: u64, buf: &mut [u8]) -> VfsResult<usize> {
-        ops::read(&self.session, self.nodeid, self.fh, self.flags, offset, buf)
+    fn read_at(&self, inode: &dyn Inode, offset: u64, buf: &mut [u8]) -> VfsResult<usize> {
+        match node_of(inode) {
+            Some(node) if self.cached => node.read_cached(self.fh, self.flags, offset, buf),
+            _ => ops::read(&self.session, self.nodeid, self.fh, self.flags, offset, buf),
+        }
     }
 
     fn write_at(&self, inode: &dyn Inode, offset: u64, buf: &[u8]) -> VfsResult<usize> {
         let result = ops::write(&self.session, self.nodeid, self.fh, self.flags, offset, buf);
         if let Some(node) = node_of(inode) {
-            node.changed();
+            // Even a failed write may have changed some of the range.
+            node.wrote(offset, buf.len());
         }
         result
     }

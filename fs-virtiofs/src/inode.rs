@@ -16,6 +16,7 @@ use vfs::{
 use zerocopy::{FromZeros, IntoBytes};
 
 use crate::attr_cache::AttrCache;
+use crate::data_cache;
 use crate::dir::{Chunk, list};
 use crate::handle::{DirHandle, OpenFileHandle};
 use crate::ops::{self, NUL};
@@ -35,13 +36,16 @@ pub(crate) struct FuseInode {
     pub(crate) session: Arc<Session>,
     pub(crate) nodeid: u64,
     generation: u64,
-    ino: InodeNo,
+    pub(crate) ino: InodeNo,
     file_type: FileType,
     /// Lookups of this node the server counted for us, forgotten on drop.
     lookups: AtomicU64,
-    attr: AttrCache,
-    /// The fh a CREATE opened, for the `open` that the VFS makes next.
-    spare: spin::Mutex<Option<u64>>,
+    pub(crate) attr: AttrCache,
+    /// The fh a CREATE opened and its `FOPEN_*` flags, for the `open` that
+    /// the VFS makes next.
+    spare: spin::Mutex<Option<(u64, u32)>>,
+    /// The node's side of the page cache (`data_cache`).
+    pub(crate) data: data_cache::DataState,
     /// Made by our CREATE and not written or truncated since: a
     /// truncate to 0 (O_TRUNC right after O_CREAT) has nothing to do.
     fresh: AtomicBool,
@@ -76,6 +80,7 @@ impl FuseInode {
             lookups: AtomicU64::new(lookups),
             attr: AttrCache::default(),
             spare: spin::Mutex::new(None),
+            data: data_cache::DataState::default(),
             fresh: AtomicBool::new(false),
         }
     }
@@ -128,7 +133,7 @@ impl FuseInode {
             }
         };
         drop(replaced);
-        node.attr.store(entry.stat, entry.attr_timeout, now, epoch);
+        node.store_attrs(entry.stat, entry.attr_timeout, now, epoch);
         Ok(node)
     }
 
@@ -170,7 +175,12 @@ impl FuseInode {
         let result = ops::setattr(&self.session, self.nodeid, arg);
         self.changed();
         let (stat, timeout) = result?;
-        self.attr.store(stat, timeout, now, epoch);
+        if arg.valid & fattr::SIZE != 0
+            && let Some(space) = &self.session.data
+        {
+            self.data.drop_pages(space, self.nodeid, 0..u64::MAX);
+        }
+        self.store_attrs(stat, timeout, now, epoch);
         Ok(())
     }
 
@@ -226,7 +236,7 @@ impl FuseInode {
         };
         let mut spare = node.spare.lock();
         if spare.is_none() {
-            *spare = Some(open.fh);
+            *spare = Some((open.fh, open.open_flags));
             node.fresh.store(true, Ordering::Release);
             drop(spare);
         } else {
@@ -248,8 +258,11 @@ fn check_arg(name: &str) -> VfsResult<()> {
 
 impl Drop for FuseInode {
     fn drop(&mut self) {
-        if let Some(fh) = self.spare.get_mut().take() {
+        if let Some((fh, _)) = self.spare.get_mut().take() {
             ops::release(&self.session, self.nodeid, false, fh, CREATE_FLAGS);
+        }
+        if let Some(space) = &self.session.data {
+            self.data.drop_pages(space, self.nodeid, 0..u64::MAX);
         }
         {
             let mut nodes = self.session.nodes.lock();
@@ -286,7 +299,7 @@ impl Inode for FuseInode {
         }
         // The number the VFS knows this node by, whatever the server says now.
         stat.ino = self.ino;
-        self.attr.store(stat, timeout, now, epoch);
+        self.store_attrs(stat, timeout, now, epoch);
         Ok(stat)
     }
 
@@ -343,7 +356,7 @@ impl Inode for FuseInode {
         let flags = OpenFlags::O_WRONLY.bits();
         let fh = ops::open(&self.session, self.nodeid, false, flags)?.fh;
         let result = ops::write(&self.session, self.nodeid, fh, flags, offset, buf);
-        self.changed();
+        self.wrote(offset, buf.len());
         ops::release(&self.session, self.nodeid, false, fh, flags);
         result
     }
@@ -496,17 +509,17 @@ impl Inode for FuseInode {
                 } else {
                     self.spare.lock().take()
                 };
-                // (The reply's FOPEN_* flags matter once data is cached.)
-                let (fh, wire) = match spare {
-                    Some(fh) => (fh, OpenFlags::O_RDWR.bits()),
-                    None => (ops::open(&self.session, self.nodeid, false, wire)?.fh, wire),
+                let (fh, wire, open_flags) = match spare {
+                    Some((fh, open_flags)) => (fh, OpenFlags::O_RDWR.bits(), open_flags),
+                    None => {
+                        let out = ops::open(&self.session, self.nodeid, false, wire)?;
+                        (out.fh, wire, out.open_flags)
+                    }
                 };
-                Ok(Some(Box::new(OpenFileHandle::new(
-                    self.session.clone(),
-                    self.nodeid,
-                    fh,
-                    wire,
-                ))))
+                let handle = OpenFileHandle::new(self.session.clone(), self.nodeid, fh, wire);
+                // Dropping the handle on an error is its RELEASE.
+                let cached = self.open_cached(open_flags)?;
+                Ok(Some(Box::new(handle.cached(cached))))
             }
             FileType::Directory => {
                 let wire = OpenFlags::O_DIRECTORY.bits();

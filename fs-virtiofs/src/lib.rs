@@ -27,10 +27,13 @@
 //! # Cache policy
 //! Attributes are kept for the `attr_valid` time the server grants, on the
 //! mount's clock, and dropped early on any local change (see
-//! `attr_cache`). File data is not cached yet: every read goes to the
-//! server. The shared page cache will hold it, keyed by node, kept while the
-//! server's `FOPEN_KEEP_CACHE` allows or until the file's size or mtime
-//! changes, as Linux's FUSE does.
+//! `attr_cache`). File data goes through the VFS's shared page cache (one
+//! space per mount, keyed by node id), close-to-open by mtime and size:
+//! kept across opens while the server reports the mtime and size it had
+//! when cached, dropped when a fresh attribute reply differs (every open
+//! without `FOPEN_KEEP_CACHE` fetches one), write-through with the written
+//! pages dropped; an open with `FOPEN_DIRECT_IO` (virtiofsd `cache=none`)
+//! bypasses it (`data_cache` has the details).
 //!
 //! Names are the VFS's to cache, and today it keeps them (positive and
 //! negative) until the guest itself changes them: `entry_valid` is not
@@ -44,6 +47,7 @@
 extern crate alloc;
 
 mod attr_cache;
+mod data_cache;
 mod dir;
 mod fs;
 mod handle;
@@ -52,6 +56,7 @@ mod ops;
 pub mod proto;
 mod session;
 
+pub use data_cache::FILL;
 pub use dir::MAX_ENTRIES;
 pub use drivers::{FuseTransport, TransportError};
 pub use fs::{VirtioFs, VirtioFsType};

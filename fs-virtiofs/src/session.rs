@@ -100,6 +100,9 @@ pub(crate) struct Session {
     /// Bumped by every namespace change: cached attributes of any node from
     /// an older epoch are stale (link counts and directory times moved).
     pub attr_epoch: AtomicU64,
+    /// The mount's space in the shared page cache, for file data; None
+    /// reads and writes the server directly.
+    pub data: Option<pagecache::Space>,
 }
 
 impl Session {
@@ -122,6 +125,7 @@ impl Session {
             forgets: spin::Mutex::new(Vec::new()),
             nodes: spin::Mutex::new(BTreeMap::new()),
             attr_epoch: AtomicU64::new(0),
+            data: None,
         };
         let wanted = init_flags::BIG_WRITES | init_flags::MAX_PAGES | init_flags::PARALLEL_DIROPS;
         let init = InitIn {

@@ -21,6 +21,7 @@
 //! | `readall-cold`, `readall-warm` | open, read to the end (1 MiB reads), close, for every other file |
 //! | `ramfs-write`, `ramfs-read` | 64 MiB in 1 MiB writes, then reads, on /tmp |
 //! | `verity-plain`, `verity-verified` | 8 MiB from memory, plain and through the verifying device: the per-block hash cost ([`verity`]) |
+//! | `share-*` | virtio-fs, when a share is mounted or `bench.share=TAG` names one ([`share`]) |
 //!
 //! Booted with `rofs.roothash=`, every figure on the root is through the
 //! verifying device; `tests/guest-bench.sh` boots both ways for the ratios.
@@ -34,6 +35,7 @@ use vfs::{Errno, FileType, OpenFlags, Vfs, Whence};
 
 use crate::{Platform, println};
 
+pub mod share;
 pub mod verity;
 
 /// What the benchmark runs against.
@@ -47,6 +49,8 @@ pub struct Env<'a> {
     pub mount_ns: u64,
     /// Path of the big file for the sequential-read figures.
     pub big_file: &'a str,
+    /// The whole command line (`bench.share=`).
+    pub cmdline: &'a str,
 }
 
 const BIG_READ: usize = 4 << 20;
@@ -60,9 +64,11 @@ pub fn run(env: &Env) {
     print_ms(p, "boot", env.boot_ns);
     print_ms(p, "mount", env.mount_ns);
 
+    let mut base = share::Baseline::default();
     let mut files = Vec::new();
     match timed(p, || walk(vfs, Some(&mut files))) {
         (ns, Ok(entries)) => {
+            base.walk = Some((entries, ns));
             print_ms(p, "walk-cold", ns);
             println!(p, "INFO walk-entries {}", entries);
         }
@@ -74,12 +80,13 @@ pub fn run(env: &Env) {
     if big_buf.try_reserve_exact(BIG_READ).is_ok() {
         big_buf.resize(BIG_READ, 0);
         for name in ["big-cold", "big-warm"] {
-            report(
-                p,
-                name,
-                timed(p, || read_whole(vfs, env.big_file, &mut big_buf)),
-                true,
-            );
+            let outcome = timed(p, || read_whole(vfs, env.big_file, &mut big_buf));
+            if let (ns, Ok(bytes)) = &outcome
+                && name == "big-cold"
+            {
+                base.big = Some((*bytes, *ns));
+            }
+            report(p, name, outcome, true);
         }
     } else {
         print_error(p, "big-cold", Errno::ENOMEM);
@@ -96,12 +103,16 @@ pub fn run(env: &Env) {
             }
             Ok(total)
         });
+        if name == "readall-cold" && outcome.1.is_ok() {
+            base.readall = Some((files.len() as u64, outcome.0));
+        }
         report(p, name, outcome, true);
     }
     println!(p, "INFO readall-files {}", files.len());
     drop(buf);
 
     ramfs(p, vfs);
+    share::run(env, &base);
     verity::run(p);
     println!(p, "BENCH-DONE");
 }

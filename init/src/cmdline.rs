@@ -15,6 +15,8 @@
 //! | `vfs.fstab=dev:path:fs[:flags[:opts]]` | a mount; repeat the word (or separate entries with `;`) for more. Any given replaces the default table. `fstab=` is an alias |
 //! | `rofs.roothash=HEX` | verify the root entry's disk against this dm-verity root hash: short for its `roothash=HEX` option ([`crate::verity`]) |
 //! | `root=overlay`, `root.size=SIZE` | a writable `/`: an overlay over the root entry's filesystem, changes in a ramfs of SIZE (default half the heap) ([`crate::overlay_root`]) |
+//! | `root=virtiofs:TAG` | `/` is the virtio-fs share of that tag, writable; `/dev` and `/tmp` still mounted ([`crate::overlay_root`]) |
+//! | `virtiofs.timeout=SECONDS` | how long a virtio-fs request waits for the host's daemon (default 20, 1 to 3600); then the device is given up on and requests fail with EIO |
 //! | `selftest.*`, `bench.*` | left to the suites, which see the whole line |
 //!
 //! Without `test`, `bench` or `run=`, the kernel starts an interactive shell
@@ -65,7 +67,14 @@ pub struct Config {
     pub root_hash: Option<drivers::verity::Digest>,
     /// `root=overlay` and `root.size=`, applied to the table at mount.
     pub root: crate::overlay_root::RootOptions,
+    /// `virtiofs.timeout=SECONDS`: how long a virtio-fs request waits for
+    /// the daemon before the device is given up on (EIO from then on).
+    pub share_timeout_s: u32,
 }
+
+/// The default of `virtiofs.timeout=`: generous, since a 1 MiB request
+/// under TCG on a loaded host takes well under a second.
+pub const DEFAULT_SHARE_TIMEOUT_S: u32 = 20;
 
 /// Split into words, honouring double quotes.
 pub fn split_words(line: &str) -> Result<Vec<String>, String> {
@@ -122,6 +131,7 @@ pub fn parse(line: &str) -> Result<Config, String> {
         unknown: Vec::new(),
         root_hash: None,
         root: Default::default(),
+        share_timeout_s: DEFAULT_SHARE_TIMEOUT_S,
     };
     let mut mode_word: Option<String> = None;
     for word in split_words(line)? {
@@ -169,6 +179,16 @@ pub fn parse(line: &str) -> Result<Config, String> {
                 if config.root_hash.replace(root).is_some() {
                     return Err("rofs.roothash= given twice".to_string());
                 }
+                None
+            }
+            ("virtiofs.timeout", Some(v)) => {
+                config.share_timeout_s = v
+                    .parse()
+                    .ok()
+                    .filter(|s| (1..=3600).contains(s))
+                    .ok_or_else(|| {
+                        format!("virtiofs.timeout=`{v}`: use whole seconds from 1 to 3600")
+                    })?;
                 None
             }
             ("root" | "root.size", Some(v)) => {
@@ -242,6 +262,16 @@ mod tests {
         assert_eq!(split_words(r#""""#).unwrap(), [""]);
         assert!(split_words(r#"run="ls"#).is_err());
         assert!(split_words("").unwrap().is_empty());
+    }
+
+    #[test]
+    fn virtiofs_timeout_is_bounded_seconds() {
+        assert_eq!(parse("").unwrap().share_timeout_s, DEFAULT_SHARE_TIMEOUT_S);
+        assert_eq!(parse("virtiofs.timeout=3").unwrap().share_timeout_s, 3);
+        for bad in ["0", "3601", "-1", "1.5", "", "x"] {
+            let e = parse(&format!("virtiofs.timeout={bad}")).unwrap_err();
+            assert!(e.contains("virtiofs.timeout="), "{e}");
+        }
     }
 
     #[test]

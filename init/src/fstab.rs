@@ -10,7 +10,8 @@ use alloc::vec::Vec;
 /// One filesystem to mount.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MountEntry {
-    /// Block-device node such as `/dev/vblk0`, or None (`none`).
+    /// Block-device node such as `/dev/vblk0`, the device tag of a
+    /// [`source_is_tag`] type (`share`), or None (`none`).
     pub source: Option<String>,
     /// Absolute mount point, or `@name` for a hidden mount.
     pub target: String,
@@ -47,6 +48,28 @@ fn entry(
         read_only,
         options: options.to_string(),
     }
+}
+
+/// Whether the source word of `fs_type` is a device tag (virtio-fs: the
+/// `tag=` QEMU gave the share) rather than a node under `/dev`.
+pub fn source_is_tag(fs_type: &str) -> bool {
+    fs_type == "virtiofs"
+}
+
+/// A device tag: non-empty, at most 36 bytes (the virtio-fs config
+/// field), not `none`, no `/`, `:`, whitespace or control characters.
+pub fn check_tag(tag: &str) -> Result<String, String> {
+    let valid = |c: char| !(c == '/' || c == ':' || c.is_whitespace() || c.is_control());
+    if tag.is_empty() || tag == "none" || tag.len() > 36 || !tag.chars().all(valid) {
+        return Err(format!(
+            "bad device tag `{tag}` (1 to 36 bytes, no `/`, `:` or spaces)"
+        ));
+    }
+    Ok(tag.to_string())
+}
+
+fn tag_source(tag: &str) -> Result<Option<String>, String> {
+    check_tag(tag).map(Some)
 }
 
 /// `vblk0` and `/dev/vblk0` name a device node; `none` (or empty) is no source.
@@ -116,10 +139,15 @@ pub fn parse_cmdline_entry(text: &str) -> Result<MountEntry, String> {
     };
     let flags = parts.next().unwrap_or("");
     let options = parts.next().unwrap_or("");
-    let source = device_source(dev).map_err(|e| format!("`{text}`: {e}"))?;
+    let source = if source_is_tag(fs) {
+        tag_source(dev)
+    } else {
+        device_source(dev)
+    }
+    .map_err(|e| format!("`{text}`: {e}"))?;
     let target = normalize_target(path).map_err(|e| format!("`{text}`: {e}"))?;
     check_fs_type(fs).map_err(|e| format!("`{text}`: {e}"))?;
-    crate::verity::check_options(options, source.is_some())
+    crate::verity::check_options(options, source.is_some() && !source_is_tag(fs))
         .map_err(|e| format!("`{text}`: {e}"))?;
     let read_only = match flags {
         "" => fs == "rofs",
@@ -223,7 +251,9 @@ fn parse_fstab_line(line: &str) -> Result<Option<MountEntry>, String> {
         }
     }
     let (spec, target, fs_type) = (fields[0], fields[1], fields[2]);
-    let source = if spec.starts_with("/dev/") && spec.len() > 5 {
+    let source = if source_is_tag(fs_type) {
+        tag_source(spec)?
+    } else if spec.starts_with("/dev/") && spec.len() > 5 {
         Some(spec.to_string())
     } else if spec.starts_with('/') {
         return Err(format!("source `{spec}` is not a device under /dev"));
@@ -245,7 +275,7 @@ fn parse_fstab_line(line: &str) -> Result<Option<MountEntry>, String> {
         }
     }
     let options = options.join(",");
-    crate::verity::check_options(&options, source.is_some())?;
+    crate::verity::check_options(&options, source.is_some() && !source_is_tag(fs_type))?;
     Ok(Some(MountEntry {
         source,
         target,
@@ -272,6 +302,30 @@ mod tests {
         );
         let e = parse_cmdline_entry("none:/t:ramfs:ro").unwrap();
         assert!(e.read_only);
+    }
+
+    #[test]
+    fn virtiofs_source_is_the_tag() {
+        let e = parse_cmdline_entry("share:/mnt:virtiofs").unwrap();
+        assert_eq!(e, entry(Some("share"), "/mnt", "virtiofs", false, ""));
+        let e = parse_cmdline_entry("data:/d:virtiofs:ro").unwrap();
+        assert_eq!(e, entry(Some("data"), "/d", "virtiofs", true, ""));
+        let (entries, errors) = parse_etc_fstab("share /mnt virtiofs rw 0 0\nx /y virtiofs ro\n");
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(
+            entries[0],
+            entry(Some("share"), "/mnt", "virtiofs", false, "")
+        );
+        assert_eq!(entries[1], entry(Some("x"), "/y", "virtiofs", true, ""));
+        for bad in ["none", "", "/dev/share", "a/b"] {
+            let text = format!("{bad}:/mnt:virtiofs");
+            assert!(parse_cmdline_entry(&text).is_err(), "{text}");
+        }
+        let long = "t".repeat(37);
+        assert!(parse_cmdline_entry(&format!("{long}:/mnt:virtiofs")).is_err());
+        let (entries, errors) = parse_etc_fstab("none /mnt virtiofs\n/dev/x /m virtiofs\n");
+        assert!(entries.is_empty());
+        assert_eq!(errors.len(), 2);
     }
 
     #[test]

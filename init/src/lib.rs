@@ -48,7 +48,7 @@ mod tests;
 
 pub use cmdline::{Config, LogLevel, Mode};
 pub use mounts::{Disk, Fatal};
-pub use platform::{DiskStats, Platform};
+pub use platform::{DiskStats, Platform, Share};
 pub use run::{Boot, Mounted, mount_all, run};
 
 /// Success: `poweroff`, the end of `run=`, the benchmark done, all tests passed.

@@ -9,7 +9,8 @@
 //! pivot), and a custom table needs no devfs entry to mount further disks.
 //!
 //! Mount points must exist on the filesystem below them: images for this
-//! kernel contain empty `/dev` and `/tmp` directories.
+//! kernel contain empty `/dev` and `/tmp` directories; on a shared root
+//! (`root=virtiofs:TAG`) missing ones are made on the host directory.
 //!
 //! An entry with the `roothash=HEX` option gets its disk through the
 //! verifying device ([`crate::verity`]); the type sees the other options.
@@ -34,19 +35,26 @@ use drivers::verity::{Digest, VerityDevice};
 use fs_devfs::{DevFs, DevFsType};
 use vfs::{Errno, MountFlags, MountSource, Vfs};
 
-use crate::Platform;
+use crate::fstab::source_is_tag;
 use crate::fstab::{MountEntry, parse_etc_fstab_bytes};
 use crate::verity;
 use crate::{EXIT_BAD_CMDLINE, EXIT_NO_ROOT_DISK, EXIT_ROOT_MOUNT_FAILED, EXIT_ROOT_VERIFY_FAILED};
+use crate::{Platform, Share};
 
 /// Register every filesystem type the kernel offers; `devfs` is the kernel's
 /// own instance (with the probed disks and the console) at every mount.
-pub fn register_types(vfs: &Vfs, devfs: &Arc<DevFs>) {
-    let types: [Arc<dyn vfs::FsType>; 4] = [
+/// `shares` are the virtio-fs devices the platform found, mounted by tag.
+pub fn register_types(vfs: &Vfs, devfs: &Arc<DevFs>, shares: &[Share]) {
+    let devices = shares
+        .iter()
+        .map(|s| (s.tag.clone(), s.transport.clone()))
+        .collect();
+    let types: [Arc<dyn vfs::FsType>; 5] = [
         Arc::new(fs_rofs::RofsType),
         Arc::new(fs_ramfs::RamFsType),
         Arc::new(DevFsType::Shared(devfs.clone())),
         Arc::new(fs_overlay::OverlayType),
+        Arc::new(fs_virtiofs::VirtioFsType::new(devices)),
     ];
     for fs_type in types {
         if let Err(e) = vfs.register(fs_type.clone()) {
@@ -108,6 +116,16 @@ fn source_of(
         }
         return Ok((MountSource::None, None));
     };
+    if source_is_tag(&entry.fs_type) {
+        // The type finds its device by tag and names an unknown one.
+        if root.is_some() {
+            return Err(Failure::Errno(
+                Errno::EINVAL,
+                "roothash= needs a block device source".to_string(),
+            ));
+        }
+        return Ok((MountSource::Named(path.to_string()), None));
+    }
     let name = path.strip_prefix("/dev/").unwrap_or(path);
     let disk = env
         .disks
@@ -203,10 +221,26 @@ pub fn mount_table(env: &MountEnv, table: &[MountEntry]) -> Result<u64, Fatal> {
     }
     let root_ns = env.platform.now_ns().saturating_sub(start);
     log::info!("mounted {} in {} us", describe(root), root_ns / 1000);
+    let share_root = source_is_tag(&root.fs_type) && !root.read_only;
     for entry in table.iter().filter(|e| e.target != "/" && !is_hidden(e)) {
+        if share_root {
+            make_mount_point(env.vfs, &entry.target);
+        }
         mount_logged(env, entry, "");
     }
     Ok(root_ns)
+}
+
+/// On a host directory as `/` (`root=virtiofs:TAG`), a mount point the
+/// directory lacks (`/dev`, `/tmp`) is made there, once, and said so.
+fn make_mount_point(vfs: &Vfs, target: &str) {
+    if vfs.lstat(target) != Err(Errno::ENOENT) {
+        return;
+    }
+    match vfs.mkdir(target, 0o755) {
+        Ok(()) => log::info!("made the mount point {target} on the shared root"),
+        Err(e) => log::warn!("cannot make the mount point {target} on the shared root: {e}"),
+    }
 }
 
 /// The fatal error for `root` (the root entry or a layer of it) failing.

@@ -13,6 +13,11 @@
 //! before `/` ([`crate::mounts`]), and a failure of a layer the root names
 //! is a root failure with the root's exit codes. Without `root=overlay`
 //! the table is used as it is (a read-only root).
+//!
+//! `root=virtiofs:TAG` instead replaces the root entry by the virtio-fs
+//! share of that tag, writable (`TAG on / type virtiofs (rw)`); the other
+//! entries (`/dev`, `/tmp`) stay, their mount points made on the share
+//! when missing ([`crate::mounts`]).
 
 use alloc::format;
 use alloc::string::{String, ToString};
@@ -35,6 +40,8 @@ pub struct RootOptions {
     pub overlay: bool,
     /// `root.size=`: the upper layer's limit in bytes (None: half the heap).
     pub size: Option<u64>,
+    /// `root=virtiofs:TAG`: the share of this tag is `/`.
+    pub share: Option<String>,
 }
 
 /// One `root=` or `root.size=` word into `root`; the line to print for a
@@ -42,15 +49,20 @@ pub struct RootOptions {
 pub fn parse_word(root: &mut RootOptions, key: &str, value: &str) -> Result<(), String> {
     match key {
         "root" => {
-            if value != "overlay" {
-                return Err(format!(
-                    "root=`{value}`: the only root kind is root=overlay"
-                ));
-            }
-            if root.overlay {
+            if root.overlay || root.share.is_some() {
                 return Err("root= given twice".to_string());
             }
-            root.overlay = true;
+            if value == "overlay" {
+                root.overlay = true;
+            } else if let Some(tag) = value.strip_prefix("virtiofs:") {
+                let tag =
+                    crate::fstab::check_tag(tag).map_err(|e| format!("root=`{value}`: {e}"))?;
+                root.share = Some(tag);
+            } else {
+                return Err(format!(
+                    "root=`{value}`: the root kinds are root=overlay and root=virtiofs:TAG"
+                ));
+            }
         }
         "root.size" => {
             let bytes = vfs::parse_size(value)
@@ -80,6 +92,22 @@ pub fn check(root: &RootOptions) -> Result<(), String> {
 /// in its place.
 pub fn stack_root(table: &[MountEntry], root: &RootOptions, heap_bytes: u64) -> Vec<MountEntry> {
     let mut out = Vec::with_capacity(table.len() + 2);
+    if let Some(tag) = &root.share {
+        for entry in table {
+            if entry.target == "/" {
+                out.push(MountEntry {
+                    source: Some(tag.clone()),
+                    target: entry.target.clone(),
+                    fs_type: "virtiofs".to_string(),
+                    read_only: false,
+                    options: String::new(),
+                });
+            } else {
+                out.push(entry.clone());
+            }
+        }
+        return out;
+    }
     let mut stacked = !root.overlay;
     for entry in table {
         if stacked || entry.target != "/" {
@@ -143,24 +171,45 @@ mod tests {
             parse(&[("root", "overlay")]),
             Ok(RootOptions {
                 overlay: true,
-                size: None
+                size: None,
+                share: None,
             })
         );
         assert_eq!(
             parse(&[("root.size", "16M"), ("root", "overlay")]),
             Ok(RootOptions {
                 overlay: true,
-                size: Some(16 << 20)
+                size: Some(16 << 20),
+                share: None,
+            })
+        );
+        assert_eq!(
+            parse(&[("root", "virtiofs:share")]),
+            Ok(RootOptions {
+                share: Some("share".into()),
+                ..RootOptions::default()
             })
         );
         for (words, error) in [
             (
                 &[("root", "ramfs")][..],
-                "root=`ramfs`: the only root kind is root=overlay",
+                "root=`ramfs`: the root kinds are root=overlay and root=virtiofs:TAG",
             ),
             (
                 &[("root", "")][..],
-                "root=``: the only root kind is root=overlay",
+                "root=``: the root kinds are root=overlay and root=virtiofs:TAG",
+            ),
+            (
+                &[("root", "virtiofs:")][..],
+                "root=`virtiofs:`: bad device tag `` (1 to 36 bytes, no `/`, `:` or spaces)",
+            ),
+            (
+                &[("root", "virtiofs:share"), ("root", "overlay")][..],
+                "root= given twice",
+            ),
+            (
+                &[("root", "virtiofs:share"), ("root.size", "1M")][..],
+                "root.size= needs root=overlay (a read-only root has no size)",
             ),
             (
                 &[("root", "overlay"), ("root", "overlay")][..],
@@ -200,6 +249,7 @@ mod tests {
         let root = RootOptions {
             overlay: true,
             size: None,
+            share: None,
         };
         let table = stack_root(&default_table(64 << 20), &root, 64 << 20);
         let rows: Vec<(Option<&str>, &str, &str, bool, &str)> = table
@@ -235,10 +285,28 @@ mod tests {
     }
 
     #[test]
+    fn a_share_root_replaces_the_root_entry() {
+        let root = RootOptions {
+            share: Some("share".into()),
+            ..RootOptions::default()
+        };
+        let table = stack_root(&default_table(64 << 20), &root, 64 << 20);
+        assert_eq!(table.len(), 3);
+        assert_eq!(table[0].source.as_deref(), Some("share"));
+        assert_eq!(
+            (table[0].target.as_str(), table[0].fs_type.as_str()),
+            ("/", "virtiofs")
+        );
+        assert!(!table[0].read_only);
+        assert_eq!(&table[1..], &default_table(64 << 20)[1..]);
+    }
+
+    #[test]
     fn size_and_options_go_along() {
         let root = RootOptions {
             overlay: true,
             size: Some(1 << 20),
+            share: None,
         };
         let entry = parse_cmdline_entry("vblk1:/:rofs::verify").expect("entry");
         let table = stack_root(&[entry], &root, 64 << 20);

@@ -5,10 +5,22 @@
 //! this crate reaches the hardware only through it, which is what lets the
 //! same shell, suites and mount code run in the guest and in `cargo test`.
 
+use alloc::string::String;
 use alloc::sync::Arc;
+use alloc::vec::Vec;
 use core::fmt::{self, Write};
 
+use drivers::FuseTransport;
 use vfs::Clock;
+
+/// A virtio-fs device the platform found: the tag the host gave the share
+/// (`-device vhost-user-fs-device,tag=NAME`) and the transport that carries
+/// FUSE messages to its daemon. `vfs.fstab=TAG:/mnt:virtiofs` mounts it.
+#[derive(Clone)]
+pub struct Share {
+    pub tag: String,
+    pub transport: Arc<dyn FuseTransport>,
+}
 
 /// Request counters of the platform's disks (the shell's `readspeed`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -40,6 +52,17 @@ pub trait Platform {
     /// Bytes of heap the platform gave the allocator (the default `/tmp`
     /// gets half of it).
     fn heap_bytes(&self) -> u64;
+
+    /// The virtio-fs devices found at boot, in probe order. A platform
+    /// without any returns none.
+    fn shares(&self) -> Vec<Share> {
+        Vec::new()
+    }
+
+    /// Messages and bytes all virtio-fs devices carried so far (the bench).
+    fn share_stats(&self) -> DiskStats {
+        DiskStats::default()
+    }
 
     /// Read an address that is not mapped, for `debug-fault`: on the kernel
     /// the page fault handler ends the VM and this never returns. A platform

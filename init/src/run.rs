@@ -35,6 +35,15 @@ pub struct Mounted {
     pub root_mount_ns: u64,
 }
 
+/// Positive dentries kept for a heap of `heap_bytes`: one per 2 KiB of
+/// heap (a dentry with its vnode costs about 400 bytes), so a walk over
+/// any number of files keeps the cache under a fifth of the heap.
+pub fn dentry_limit(heap_bytes: u64) -> usize {
+    usize::try_from(heap_bytes / 2048)
+        .unwrap_or(usize::MAX)
+        .max(256)
+}
+
 /// A fresh VFS with every filesystem type registered, the mount table
 /// mounted (the command line's, else [`default_table`] sized by the
 /// platform's heap; with `root=overlay` its root entry stacked, see
@@ -43,7 +52,8 @@ pub struct Mounted {
 pub fn mount_all(platform: &dyn Platform, boot: &Boot) -> Result<Mounted, Fatal> {
     let cache = vfs::pagecache::PageCache::new(cache_budget(platform.heap_bytes()));
     let vfs = Vfs::with_cache(platform.clock(), cache);
-    mounts::register_types(&vfs, boot.devfs);
+    vfs.set_dentry_limit(dentry_limit(platform.heap_bytes()));
+    mounts::register_types(&vfs, boot.devfs, &platform.shares());
     let default: Vec<MountEntry>;
     let table = match &boot.config.fstab {
         Some(table) => table.as_slice(),
@@ -127,6 +137,7 @@ pub fn run(platform: &dyn Platform, boot: &Boot) -> u32 {
                 boot_ns,
                 mount_ns: mounted.root_mount_ns,
                 big_file: &boot.config.bench_file,
+                cmdline: boot.cmdline,
             });
             EXIT_SUCCESS
         }

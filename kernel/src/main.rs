@@ -21,7 +21,13 @@
 //!   with qboot (`-bios /usr/share/qemu/qboot.rom`, about 50 ms faster under
 //!   TCG); the kernel assigns PCI BARs firmware left empty.
 //!
-//! More disks appear as /dev/vblk1, ... in command-line order. The example
+//! More disks appear as /dev/vblk1, ... in command-line order. virtio-fs
+//! devices (`vhost-user-fs-device` on microvm, with
+//! `-global virtio-mmio.force-legacy=false`; `vhost-user-fs-pci` on q35;
+//! both need `-object memory-backend-memfd,...,share=on` as the machine's
+//! memory) are probed after the disks and handed to init by tag
+//! ([`init::Platform::shares`]); their requests wait at most
+//! `virtiofs.timeout=` seconds on the TSC clock. The example
 //! image boots in `-m 2M` and the in-guest test image in `-m 4M`; the kernel
 //! itself needs about 1 MiB plus what the filesystems hold in memory.
 //!
@@ -137,6 +143,7 @@ extern "C" fn kernel_main(start_info: u64) -> ! {
     // Devices.
     let probe_start = time::now_ns();
     let virtio_disks = probe_disks();
+    let shares = probe_shares(config.share_timeout_s);
     let probe_ns = time::now_ns() - probe_start;
     let disks: Vec<Disk> = virtio_disks
         .iter()
@@ -161,6 +168,7 @@ extern "C" fn kernel_main(start_info: u64) -> ! {
     let platform = KernelPlatform {
         heap_bytes,
         virtio_disks,
+        shares,
     };
     let boot = init::Boot {
         cmdline,
@@ -202,6 +210,43 @@ fn probe_disks() -> Vec<Arc<VirtioBlk>> {
         log::warn!("no virtio-blk disk found");
     }
     found.into_iter().map(Arc::new).collect()
+}
+
+/// Find the virtio-fs devices (PCI first, then virtio-mmio, as the disks).
+/// A request waits at most `timeout_s` on the kernel clock for its reply;
+/// then the device is given up on and every request fails with EIO.
+fn probe_shares(timeout_s: u32) -> Vec<platform::ShareDevice> {
+    use drivers::virtio_fs::WaitLimit;
+    let wait = WaitLimit::Clock {
+        now_ns: time::now_ns,
+        timeout_ns: u64::from(timeout_s) * 1_000_000_000,
+    };
+    let mut found = Vec::new();
+    // SAFETY: as in `probe_disks`: the window is identity-mapped uncached PCI
+    // space; BARs the disk probe placed are already assigned there, so this
+    // second scan places new ones above them.
+    if let Some(mut bus) = unsafe { drivers::pci::PciBus::scan(PCI_BAR_WINDOW.0, PCI_BAR_WINDOW.1) }
+    {
+        for (location, device) in drivers::virtio_fs::probe_pci(&mut bus, wait) {
+            found.push((location, platform::ShareDevice::Pci(Arc::new(device))));
+        }
+    }
+    // SAFETY: as in `probe_disks`; virtio-fs slots are not virtio-blk, so
+    // the disk probe left them alone.
+    let mmio = unsafe {
+        drivers::virtio_fs::probe_mmio(MMIO_BASE, drivers::virtio::MMIO_SLOT_SIZE, MMIO_SLOTS, wait)
+    };
+    for (location, device) in mmio {
+        found.push((location, platform::ShareDevice::Mmio(Arc::new(device))));
+    }
+    for (location, share) in &found {
+        log::info!(
+            "virtio-fs '{}' at {location}, {} request queue(s)",
+            share.tag(),
+            share.num_request_queues()
+        );
+    }
+    found.into_iter().map(|(_, share)| share).collect()
 }
 
 #[panic_handler]

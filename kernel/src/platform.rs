@@ -5,8 +5,12 @@
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
+use alloc::string::ToString;
+
+use drivers::FuseTransport;
 use drivers::virtio::VirtioBlk;
-use init::DiskStats;
+use drivers::virtio_fs::{MmioFsDevice, PciFsDevice, Stats};
+use init::{DiskStats, Share};
 use vfs::Clock;
 
 use crate::{serial, time};
@@ -19,6 +23,44 @@ pub struct KernelPlatform {
     pub heap_bytes: u64,
     /// The virtio disks, for request statistics.
     pub virtio_disks: Vec<Arc<VirtioBlk>>,
+    /// The virtio-fs devices, handed to init by tag.
+    pub shares: Vec<ShareDevice>,
+}
+
+/// A virtio-fs device on either transport.
+pub enum ShareDevice {
+    Pci(Arc<PciFsDevice>),
+    Mmio(Arc<MmioFsDevice>),
+}
+
+impl ShareDevice {
+    pub fn tag(&self) -> &str {
+        match self {
+            ShareDevice::Pci(d) => d.tag(),
+            ShareDevice::Mmio(d) => d.tag(),
+        }
+    }
+
+    pub fn num_request_queues(&self) -> u32 {
+        match self {
+            ShareDevice::Pci(d) => d.num_request_queues(),
+            ShareDevice::Mmio(d) => d.num_request_queues(),
+        }
+    }
+
+    fn stats(&self) -> Stats {
+        match self {
+            ShareDevice::Pci(d) => d.stats(),
+            ShareDevice::Mmio(d) => d.stats(),
+        }
+    }
+
+    fn transport(&self) -> Arc<dyn FuseTransport> {
+        match self {
+            ShareDevice::Pci(d) => d.clone(),
+            ShareDevice::Mmio(d) => d.clone(),
+        }
+    }
 }
 
 impl init::Platform for KernelPlatform {
@@ -43,6 +85,26 @@ impl init::Platform for KernelPlatform {
         for disk in &self.virtio_disks {
             let s = disk.stats();
             total.requests += s.requests;
+            total.bytes += s.bytes;
+        }
+        total
+    }
+
+    fn shares(&self) -> Vec<Share> {
+        self.shares
+            .iter()
+            .map(|s| Share {
+                tag: s.tag().to_string(),
+                transport: s.transport(),
+            })
+            .collect()
+    }
+
+    fn share_stats(&self) -> DiskStats {
+        let mut total = DiskStats::default();
+        for share in &self.shares {
+            let s = share.stats();
+            total.requests += s.messages;
             total.bytes += s.bytes;
         }
         total

@@ -8,6 +8,8 @@
 //!   loops with valid checksums, 100,000-entry directories in v1 and v2).
 //! - [`qemu`]: builds the kernel and boots it under QEMU with a timeout,
 //!   streaming the serial console.
+//! - [`virtiofsd`]: QEMU's virtiofsd on a temporary directory, for boots
+//!   with a virtio-fs share.
 //! - [`host_platform`]: init's `Platform` on the host, so the in-guest
 //!   suites run here with the kernel's own mount code.
 
@@ -18,6 +20,7 @@ pub mod guest_verity;
 pub mod host_platform;
 pub mod hostile_image;
 pub mod qemu;
+pub mod virtiofsd;
 
 use vfs::{Clock, Timespec};
 

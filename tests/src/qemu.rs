@@ -91,6 +91,15 @@ pub struct Boot {
     pub timeout: Duration,
     /// Print console lines as they arrive (the output is collected either way).
     pub stream: bool,
+    /// virtio-fs devices: (tag, vhost-user socket of a running virtiofsd).
+    /// With any, guest memory is a shared memfd of `memory`'s size, as
+    /// vhost-user needs, and microvm's virtio-mmio is modern (virtiofsd
+    /// refuses legacy devices).
+    pub shares: Vec<(String, PathBuf)>,
+    /// Keep microvm's virtio-mmio legacy even with shares: virtiofsd then
+    /// exits during device setup, leaving a device nothing answers (the
+    /// vanished-daemon test).
+    pub legacy_mmio: bool,
 }
 
 impl Boot {
@@ -112,6 +121,8 @@ impl Boot {
             accel: default_accel(),
             timeout: Duration::from_secs(120),
             stream: true,
+            shares: Vec::new(),
+            legacy_mmio: false,
         }
     }
 
@@ -149,6 +160,36 @@ impl Boot {
             ));
             args.push("-device".to_string());
             args.push(format!("{blk},drive=d{i}"));
+        }
+        if !self.shares.is_empty() {
+            args.extend(self.share_args());
+        }
+        args
+    }
+
+    /// The memory backend and the devices for [`Boot::shares`].
+    fn share_args(&self) -> Vec<String> {
+        let mut args = vec![
+            "-object".to_string(),
+            format!("memory-backend-memfd,id=mem,size={},share=on", self.memory),
+            "-machine".to_string(),
+            "memory-backend=mem".to_string(),
+        ];
+        let device = match self.machine {
+            Machine::Q35 => "vhost-user-fs-pci",
+            Machine::Microvm => {
+                if !self.legacy_mmio {
+                    args.push("-global".to_string());
+                    args.push("virtio-mmio.force-legacy=false".to_string());
+                }
+                "vhost-user-fs-device"
+            }
+        };
+        for (i, (tag, socket)) in self.shares.iter().enumerate() {
+            args.push("-chardev".to_string());
+            args.push(format!("socket,id=fs{i},path={}", socket.display()));
+            args.push("-device".to_string());
+            args.push(format!("{device},chardev=fs{i},tag={tag}"));
         }
         args
     }

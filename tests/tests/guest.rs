@@ -314,6 +314,7 @@ fn host_bench_prints_every_figure() {
         boot_ns: 1_500_000,
         mount_ns: 250_000,
         big_file: "/big.bin",
+        cmdline: "bench",
     });
     let out = platform.take_output();
     let results = qemu::parse_results(&out);

@@ -331,9 +331,6 @@ fn qemu_ls_r_of_100000_entries_streams_in_16_mib() {
 }
 
 #[test]
-#[ignore = "the VFS keeps a dentry for every path resolved (about 390 bytes each): \
-            100,000 lstat calls need ~38 MB, so this aborts until positive dentries \
-            can be evicted (reported to the lead)"]
 fn qemu_ls_l_of_100000_entries_in_16_mib() {
     let image = image_file("wide-v2-l", &hostile_image::wide_image(Format::V2));
     let outcome = boot(

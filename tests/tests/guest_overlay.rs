@@ -357,7 +357,7 @@ fn qemu_bad_root_words_exit_with_the_command_line_status() {
     for (word, text) in [
         (
             "root=ramfs",
-            "root=`ramfs`: the only root kind is root=overlay",
+            "root=`ramfs`: the root kinds are root=overlay and root=virtiofs:TAG",
         ),
         (
             "root=overlay root.size=lots",

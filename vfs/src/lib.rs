@@ -73,6 +73,7 @@
 extern crate alloc;
 
 pub mod backend;
+mod children;
 pub mod errno;
 mod file;
 pub mod fstype;
@@ -230,4 +231,21 @@ impl Vfs {
     pub fn cache(&self) -> &Arc<PageCache> {
         &self.cache
     }
+
+    /// Bound the dentry cache to about `limit` positive entries (default
+    /// [`DEFAULT_DENTRY_LIMIT`]); past it the oldest unused leaves are
+    /// dropped and looked up again when next needed. Entries in use (open,
+    /// a cwd, a mount point, a directory with cached children) stay, so
+    /// the bound can be exceeded by what is in use.
+    pub fn set_dentry_limit(&self, limit: usize) {
+        self.tree.write().set_positive_limit(limit);
+    }
+
+    /// Positive dentries cached now (for tests and `cachestat`-like reports).
+    pub fn cached_dentries(&self) -> usize {
+        self.tree.read().positive_count()
+    }
 }
+
+/// Positive dentries kept by default (a few tens of MiB at most on the host).
+pub const DEFAULT_DENTRY_LIMIT: usize = tree::DEFAULT_POSITIVE_LIMIT;

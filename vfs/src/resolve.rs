@@ -44,6 +44,8 @@ impl Vfs {
             }
         };
         let mut cur = tree.get(cur_id)?;
+        // The vnode of the last child looked up while the lock was dropped.
+        let mut _hold: Option<Arc<Vnode>> = None;
         // Components end where the trailing slashes begin.
         let end = path.trim_end_matches('/').len();
         let must_be_dir = end < path.len();
@@ -77,9 +79,13 @@ impl Vfs {
             let mut child_id = match cur.children.get(name) {
                 Some(c) => c,
                 None => {
+                    // While the lock is dropped, our references keep the
+                    // directory and the new child from being evicted.
+                    let _dir_hold = cur.vnode.clone();
                     drop(tree);
-                    let c = self.lookup_slow(cur_id, name)?;
+                    let (c, child_hold) = self.lookup_slow(cur_id, name)?;
                     tree = self.tree.read();
+                    _hold = child_hold;
                     c
                 }
             };
@@ -91,6 +97,7 @@ impl Vfs {
             let file_type = child.file_type.ok_or(Errno::ENOENT)?;
             if file_type == FileType::Symlink && (!is_last || follow_final || must_be_dir) {
                 let vnode = child.vnode.clone().ok_or(Errno::ENOENT)?;
+                let _dir_hold = tree.get(cur_id)?.vnode.clone();
                 drop(tree);
                 if *links == 0 {
                     return Err(Errno::ELOOP);
@@ -141,14 +148,19 @@ impl Vfs {
     }
 
     /// Ask the backend for `name` in directory `dir` and cache the answer.
-    /// Returns the (possibly negative) dentry.
-    pub(crate) fn lookup_slow(&self, dir: DentryId, name: &str) -> VfsResult<DentryId> {
+    /// Returns the (possibly negative) dentry and its vnode: while the
+    /// caller holds that, the bounded dentry cache cannot evict the child.
+    pub(crate) fn lookup_slow(
+        &self,
+        dir: DentryId,
+        name: &str,
+    ) -> VfsResult<(DentryId, Option<Arc<Vnode>>)> {
         loop {
             let (dir_vnode, version) = {
                 let tree = self.tree.read();
                 let d = tree.get(dir)?;
                 if let Some(c) = d.children.get(name) {
-                    return Ok(c);
+                    return Ok((c, tree.get(c)?.vnode.clone()));
                 }
                 if !d.hashed {
                     return Err(Errno::ENOENT);
@@ -163,13 +175,14 @@ impl Vfs {
             let mut tree = self.tree.write();
             let d = tree.get(dir)?;
             if let Some(c) = d.children.get(name) {
-                return Ok(c);
+                return Ok((c, tree.get(c)?.vnode.clone()));
             }
             if !d.hashed {
                 return Err(Errno::ENOENT);
             }
             if d.version == version {
-                return tree.insert(dir, name, vnode);
+                let held = vnode.clone();
+                return Ok((tree.insert(dir, name, vnode)?, held));
             }
             // The directory changed while we asked: ask again.
         }
@@ -178,8 +191,8 @@ impl Vfs {
     /// Look up `name` in directory `dir` (cached or from the backend).
     pub(crate) fn lookup_child(&self, dir: DentryId, name: &str) -> VfsResult<Child> {
         let cached = self.tree.read().get(dir)?.children.get(name);
-        let dentry = match cached {
-            Some(c) => c,
+        let (dentry, _hold) = match cached {
+            Some(c) => (c, None),
             None => self.lookup_slow(dir, name)?,
         };
         let tree = self.tree.read();

@@ -13,9 +13,8 @@ use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
-use hashbrown::HashTable;
-
 use crate::MountFlags;
+use crate::children::Children;
 use crate::errno::{Errno, VfsResult};
 use crate::types::FileType;
 use crate::vnode::{MountShared, Vnode};
@@ -105,10 +104,21 @@ pub(crate) struct MountRec {
 /// Most negative dentries kept; the oldest go first.
 const MAX_NEGATIVE: usize = 8192;
 
+/// Default bound on cached positive dentries ([`Tree::set_positive_limit`]).
+pub(crate) const DEFAULT_POSITIVE_LIMIT: usize = 1 << 16;
+
+/// Queue entries examined per insert once over the limit: keeps each
+/// insert O(1) even when the oldest entries cannot go yet.
+const EVICT_ATTEMPTS: usize = 8;
+
 pub(crate) struct Tree {
     slots: Vec<Slot>,
     free: Vec<u32>,
     negatives: VecDeque<DentryId>,
+    /// Positive dentries in insertion order, oldest first (may hold ids
+    /// freed since; those are skipped), for the positive bound.
+    positives: VecDeque<DentryId>,
+    positive_limit: usize,
     pub mounts: Vec<MountRec>,
     pub root: Option<DentryId>,
     pub cwd: Option<DentryId>,
@@ -120,6 +130,8 @@ impl Tree {
             slots: Vec::new(),
             free: Vec::new(),
             negatives: VecDeque::new(),
+            positives: VecDeque::new(),
+            positive_limit: DEFAULT_POSITIVE_LIMIT,
             mounts: Vec::new(),
             root: None,
             cwd: None,
@@ -225,6 +237,9 @@ impl Tree {
                     self.evict_negative(old);
                 }
             }
+        } else {
+            self.positives.push_back(id);
+            self.evict_positives();
         }
         Ok(id)
     }
@@ -235,6 +250,73 @@ impl Tree {
             _ => return,
         };
         let _ = self.remove_child(parent, &name);
+        self.requeue_if_leaf(parent);
+        self.evict_positives();
+    }
+
+    /// Live positive dentries (walks the slab: for tests and reports).
+    pub fn positive_count(&self) -> usize {
+        self.slots
+            .iter()
+            .filter(|s| s.dentry.as_ref().is_some_and(|d| d.vnode.is_some()))
+            .count()
+    }
+
+    /// Bound the cached positive dentries (at least 1).
+    pub fn set_positive_limit(&mut self, limit: usize) {
+        self.positive_limit = limit.max(1);
+        for _ in 0..self.positives.len() {
+            if self.positives.len() <= self.positive_limit {
+                break;
+            }
+            self.evict_positives();
+        }
+    }
+
+    /// Evict the oldest positive dentries while over the limit. Only a
+    /// leaf that nothing else uses can go: no cached children, no mount on
+    /// it or of it, no pin (the cwd), and its vnode held by the dentry
+    /// alone (an open file, a hard link's other name or an operation in
+    /// flight keeps it). The filesystem still has the file; the next
+    /// lookup asks it again. A directory whose last child goes rejoins the
+    /// queue.
+    fn evict_positives(&mut self) {
+        for _ in 0..EVICT_ATTEMPTS {
+            if self.positives.len() <= self.positive_limit {
+                return;
+            }
+            let Some(id) = self.positives.pop_front() else {
+                return;
+            };
+            let Ok(d) = self.get(id) else { continue };
+            let Some(vnode) = d.vnode.as_ref() else {
+                continue;
+            };
+            if !d.hashed || d.parent == id || !d.children.is_empty() {
+                // Gone, a filesystem root, or a directory whose children
+                // will bring it back when the last of them goes.
+                continue;
+            }
+            if d.mounted.is_some() || d.pins > 0 || Arc::strong_count(vnode) > 1 {
+                self.positives.push_back(id);
+                continue;
+            }
+            let (parent, name) = (d.parent, d.name.clone());
+            let _ = self.remove_child(parent, &name);
+            self.requeue_if_leaf(parent);
+        }
+    }
+
+    /// Queue `id` for eviction again if it is now a positive leaf.
+    fn requeue_if_leaf(&mut self, id: DentryId) {
+        if let Ok(d) = self.get(id)
+            && d.vnode.is_some()
+            && d.hashed
+            && d.parent != id
+            && d.children.is_empty()
+        {
+            self.positives.push_back(id);
+        }
     }
 
     /// Drop the cached entry `name` of `parent` with everything under it.
@@ -407,146 +489,5 @@ impl Tree {
             }
         }
         false
-    }
-}
-
-/// Hash of a name for the child tables: word at a time, inlined, no
-/// allocation. Names come from the application itself (a unikernel), so a
-/// fixed-key hash is acceptable.
-#[inline]
-pub(crate) fn hash_name(name: &str) -> u64 {
-    const K: u64 = 0x9e37_79b9_7f4a_7c15;
-    let bytes = name.as_bytes();
-    let mut h = bytes.len() as u64;
-    let mut chunks = bytes.chunks_exact(8);
-    for chunk in &mut chunks {
-        h = (h ^ word(chunk)).wrapping_mul(K).rotate_left(29);
-    }
-    let rest = chunks.remainder();
-    if !rest.is_empty() {
-        h = (h ^ word(rest)).wrapping_mul(K).rotate_left(29);
-    }
-    // Spread into the top bits too: hashbrown uses them as its tag.
-    h ^= h >> 32;
-    h = h.wrapping_mul(K);
-    h ^ (h >> 29)
-}
-
-/// Up to 8 bytes as a little-endian word (a short slice is zero-padded).
-#[inline]
-fn word(bytes: &[u8]) -> u64 {
-    bytes
-        .iter()
-        .take(8)
-        .enumerate()
-        .fold(0, |w, (i, &b)| w | (u64::from(b) << (8 * i)))
-}
-
-/// Byte equality without a call to `memcmp` (names are short).
-#[inline]
-fn same_name(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    let mut ca = a.chunks(8);
-    let mut cb = b.chunks(8);
-    loop {
-        match (ca.next(), cb.next()) {
-            (Some(x), Some(y)) => {
-                if word(x) != word(y) {
-                    return false;
-                }
-            }
-            (None, None) => return true,
-            _ => return false,
-        }
-    }
-}
-
-/// Names up to this long live inside the table entry: comparing them
-/// touches no other cache line.
-const INLINE_NAME: usize = 22;
-
-enum NameKey {
-    Inline(u8, [u8; INLINE_NAME]),
-    Heap(Box<[u8]>),
-}
-
-impl NameKey {
-    fn new(name: &str) -> Self {
-        let bytes = name.as_bytes();
-        match u8::try_from(bytes.len()) {
-            Ok(len) if bytes.len() <= INLINE_NAME => {
-                let mut buf = [0; INLINE_NAME];
-                for (dst, src) in buf.iter_mut().zip(bytes) {
-                    *dst = *src;
-                }
-                NameKey::Inline(len, buf)
-            }
-            _ => NameKey::Heap(Box::from(bytes)),
-        }
-    }
-
-    #[inline]
-    fn bytes(&self) -> &[u8] {
-        match self {
-            NameKey::Inline(len, buf) => buf.get(..usize::from(*len)).unwrap_or(&[]),
-            NameKey::Heap(b) => b,
-        }
-    }
-}
-
-struct ChildEntry {
-    hash: u64,
-    id: DentryId,
-    name: NameKey,
-}
-
-/// A directory's cached children: name -> dentry id.
-#[derive(Default)]
-pub(crate) struct Children {
-    table: HashTable<ChildEntry>,
-}
-
-impl Children {
-    #[inline]
-    pub fn get_hashed(&self, hash: u64, name: &str) -> Option<DentryId> {
-        self.table
-            .find(hash, |e| {
-                e.hash == hash && same_name(e.name.bytes(), name.as_bytes())
-            })
-            .map(|e| e.id)
-    }
-
-    pub fn get(&self, name: &str) -> Option<DentryId> {
-        self.get_hashed(hash_name(name), name)
-    }
-
-    /// Add `name` (the caller removed any entry of that name first).
-    fn insert(&mut self, name: &str, id: DentryId) {
-        let hash = hash_name(name);
-        self.table.insert_unique(
-            hash,
-            ChildEntry {
-                hash,
-                id,
-                name: NameKey::new(name),
-            },
-            |e| e.hash,
-        );
-    }
-
-    fn remove(&mut self, name: &str) -> Option<DentryId> {
-        let hash = hash_name(name);
-        match self.table.find_entry(hash, |e| {
-            e.hash == hash && same_name(e.name.bytes(), name.as_bytes())
-        }) {
-            Ok(entry) => Some(entry.remove().0.id),
-            Err(_) => None,
-        }
-    }
-
-    fn drain(&mut self) -> impl Iterator<Item = DentryId> + '_ {
-        self.table.drain().map(|e| e.id)
     }
 }

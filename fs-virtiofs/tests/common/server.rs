@@ -54,6 +54,8 @@ pub struct Config {
     pub minor: u32,
     /// Report every name's type as DT_UNKNOWN in listings.
     pub unknown_types: bool,
+    /// `FOPEN_*` flags of every OPEN and CREATE reply.
+    pub open_flags: u32,
 }
 
 impl Default for Config {
@@ -65,6 +67,7 @@ impl Default for Config {
             major: 7,
             minor: 31,
             unknown_types: false,
+            open_flags: 0,
         }
     }
 }

@@ -291,7 +291,7 @@ impl FakeServer {
         state.files.insert(fh, File::from(fd));
         OpenOut {
             fh,
-            open_flags: 0,
+            open_flags: self.config.lock().unwrap().open_flags,
             padding: 0,
         }
         .as_bytes()

@@ -20,7 +20,11 @@
 //! Suites follow the root's type: when `/` is an overlay (`root=overlay`)
 //! the `overlay-*` tests run (before the cleanup), and `err-erofs` runs on
 //! a read-only view of the overlay's lower layer, saying so in its PASS
-//! line.
+//! line. When a writable virtio-fs share is mounted, the `virtiofs-*`
+//! tests run on it (see [`virtiofs`]); without one they are not run.
+//!
+//! `selftest.only=PREFIX` runs only the tests whose names start with
+//! PREFIX (`selftest.only=virtiofs`); the summary counts those.
 
 mod check;
 mod dev;
@@ -31,6 +35,7 @@ mod overlay;
 mod overlay_walk;
 mod ramfs;
 mod rofs;
+pub mod virtiofs;
 
 use alloc::format;
 use alloc::string::String;
@@ -58,6 +63,10 @@ type Outcome = Result<(), String>;
 pub fn run(env: &Env) -> (u32, u32) {
     let mut runner = Runner {
         platform: env.platform,
+        only: env
+            .cmdline
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("selftest.only=")),
         passed: 0,
         failed: 0,
     };
@@ -164,6 +173,10 @@ pub fn run(env: &Env) -> (u32, u32) {
         );
     }
 
+    if let Some(share) = virtiofs::share_of(vfs) {
+        virtiofs_suite(&mut runner, env, &share);
+    }
+
     runner.check("ramfs-cleanup", || ramfs::cleanup(vfs));
 
     println!(
@@ -205,14 +218,42 @@ fn overlay_suite(
     runner.check("overlay-walk", || overlay_walk::walk(vfs, list()?, &ledger));
 }
 
+/// The `virtiofs` suite on the share mounted at `share`, in order: each
+/// test builds on the files the ones before made.
+fn virtiofs_suite(runner: &mut Runner, env: &Env, share: &str) {
+    let vfs = env.vfs;
+    runner.check("virtiofs-host-file", || {
+        virtiofs::host_file(vfs, share, env.cmdline)
+    });
+    runner.check("virtiofs-create-write-read", || {
+        virtiofs::create_write_read(vfs, share)
+    });
+    runner.check("virtiofs-rename", || virtiofs::rename(vfs, share));
+    runner.check("virtiofs-unlink", || virtiofs::unlink(vfs, share));
+    runner.check("virtiofs-truncate", || virtiofs::truncate(vfs, share));
+    runner.check("virtiofs-mkdir-rmdir", || virtiofs::mkdir_rmdir(vfs, share));
+    runner.check("virtiofs-symlink", || virtiofs::symlink(vfs, share));
+    runner.check("virtiofs-stat", || virtiofs::stat(vfs, share));
+    runner.check("virtiofs-readdir", || virtiofs::readdir(vfs, share));
+}
+
 struct Runner<'a> {
     platform: &'a dyn Platform,
+    /// `selftest.only=`: run only the tests named with this prefix.
+    only: Option<&'a str>,
     passed: u32,
     failed: u32,
 }
 
 impl Runner<'_> {
+    fn selected(&self, name: &str) -> bool {
+        self.only.is_none_or(|prefix| name.starts_with(prefix))
+    }
+
     fn check(&mut self, name: &str, test: impl FnOnce() -> Outcome) {
+        if !self.selected(name) {
+            return;
+        }
         match test() {
             Ok(()) => {
                 self.passed += 1;
@@ -227,6 +268,9 @@ impl Runner<'_> {
 
     /// As [`Runner::check`], with `note` after a PASS (how the test ran).
     fn check_noted(&mut self, name: &str, note: &str, test: impl FnOnce() -> Outcome) {
+        if !self.selected(name) {
+            return;
+        }
         match test() {
             Ok(()) => {
                 self.passed += 1;

@@ -9,3 +9,4 @@ pub(crate) mod platform;
 mod robust;
 mod shell;
 mod verity;
+mod virtiofs;

@@ -253,7 +253,7 @@ fn bad_root_words_are_a_bad_command_line() {
     for (line, error) in [
         (
             "root=ramfs",
-            "root=`ramfs`: the only root kind is root=overlay",
+            "root=`ramfs`: the root kinds are root=overlay and root=virtiofs:TAG",
         ),
         ("root=overlay root=overlay", "root= given twice"),
         (

@@ -13,7 +13,7 @@ use fs_rofs::writer::{BuildOptions, EntryMeta, FileSource, ImageBuilder};
 use vfs::{Clock, Timespec};
 
 use crate::cmdline::{self, Config};
-use crate::{Boot, Disk, DiskStats, Platform};
+use crate::{Boot, Disk, DiskStats, Platform, Share};
 
 /// File times in the test image and the wall clock: 2023-11-14 22:13:20 UTC.
 pub const EPOCH: i64 = 1_700_000_000;
@@ -25,6 +25,7 @@ pub struct TestPlatform {
     input: RefCell<VecDeque<u8>>,
     now: Cell<u64>,
     heap_bytes: u64,
+    shares: Vec<Share>,
 }
 
 impl TestPlatform {
@@ -34,7 +35,14 @@ impl TestPlatform {
             input: RefCell::new(VecDeque::new()),
             now: Cell::new(0),
             heap_bytes,
+            shares: Vec::new(),
         }
+    }
+
+    /// The virtio-fs devices this platform reports.
+    pub fn with_shares(mut self, shares: Vec<Share>) -> TestPlatform {
+        self.shares = shares;
+        self
     }
 
     /// Bytes the console will deliver, in order; after them, Ctrl-D.
@@ -82,6 +90,10 @@ impl Platform for TestPlatform {
 
     fn heap_bytes(&self) -> u64 {
         self.heap_bytes
+    }
+
+    fn shares(&self) -> Vec<Share> {
+        self.shares.clone()
     }
 }
 

@@ -11,7 +11,11 @@
 //! from the bench's `verity-*` lines.
 //!
 //! Options: `--runs N` (default 3), `--machine microvm|q35` (default both),
-//! `--verity-only` (just the verified-root comparison), `--no-verity`.
+//! `--verity-only` (just the verified-root comparison), `--no-verity`,
+//! `--share` (only virtio-fs: virtiofsd `cache=none`, or the mode
+//! `--share-cache none|auto|always` names, on a temporary
+//! directory per boot, `bench bench.share=share`, its figures and the
+//! in-guest ratios against ROFS over virtio-blk from the same boot).
 //! `GUEST_ACCEL=tcg` forces TCG (see `tests::qemu::default_accel`).
 
 use std::collections::BTreeMap;
@@ -22,6 +26,7 @@ use std::time::Duration;
 use tests::guest_image::{self, GuestImage, ImageSpec};
 use tests::guest_verity;
 use tests::qemu::{self, Boot, Machine, status};
+use tests::virtiofsd::Virtiofsd;
 
 /// Linux 6.x under TCG on this machine kind (from the issue).
 const LINUX_BOOT_MS: f64 = 1600.0;
@@ -61,7 +66,8 @@ fn main() -> ExitCode {
 fn run() -> Result<(), String> {
     let mut runs = 3usize;
     let mut machines = vec![Machine::Microvm, Machine::Q35];
-    let (mut verity, mut verity_only) = (true, false);
+    let (mut verity, mut verity_only, mut share_only) = (true, false, false);
+    let mut share_cache = "none".to_string();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -81,6 +87,14 @@ fn run() -> Result<(), String> {
             }
             "--verity-only" => verity_only = true,
             "--no-verity" => verity = false,
+            "--share" => share_only = true,
+            "--share-cache" => {
+                share_cache = match args.next().as_deref() {
+                    Some(mode @ ("none" | "auto" | "always")) => mode.to_string(),
+                    _ => return Err("--share-cache needs none, auto or always".into()),
+                };
+                share_only = true;
+            }
             other => return Err(format!("unknown argument {other}")),
         }
     }
@@ -98,6 +112,9 @@ fn run() -> Result<(), String> {
     println!("accelerators: {}", qemu::default_accel().join(", "));
     if verity_only {
         return verity_comparison(&kernel, &image, machines[0], runs);
+    }
+    if share_only {
+        return share_comparison(&kernel, &image, &machines, runs, &share_cache);
     }
 
     let mut table: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
@@ -219,6 +236,91 @@ fn run() -> Result<(), String> {
     Ok(())
 }
 
+/// Figures of the virtio-fs comparison, in print order: (name, unit).
+const SHARE_FIGURES: &[(&str, &str)] = &[
+    ("share-write-mibps", "MiB/s"),
+    ("share-read-mibps", "MiB/s"),
+    ("share-read-warm-mibps", "MiB/s"),
+    ("share-read-warm/share-read", "x"),
+    ("big-cold-mibps", "MiB/s"),
+    ("share-read/big-cold", "x"),
+    ("share-write/big-cold", "x"),
+    ("share-create-ns-per-entry", "ns"),
+    ("share-walk-ns-per-entry", "ns"),
+    ("walk-cold-ns-per-entry", "ns"),
+    ("share-walk/walk-cold-per-entry", "x"),
+    ("share-readall-ns-per-entry", "ns"),
+    ("readall-cold-ns-per-entry", "ns"),
+    ("share-readall/readall-cold-per-entry", "x"),
+    ("share-requests", "msgs"),
+];
+
+/// `bench bench.share=share` with a fresh virtiofsd per boot (it serves
+/// one connection), `runs` times per machine; medians of the figures.
+fn share_comparison(
+    kernel: &Path,
+    image: &GuestImage,
+    machines: &[Machine],
+    runs: usize,
+    cache: &str,
+) -> Result<(), String> {
+    let dir = std::env::temp_dir().join(format!("guest-bench-share-{}", std::process::id()));
+    let share = dir.join("share");
+    std::fs::create_dir_all(&share).map_err(|e| format!("create {}: {e}", share.display()))?;
+    let mut columns = Vec::new();
+    for &machine in machines {
+        let mut samples: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+        for run in 0..runs {
+            let daemon = Virtiofsd::start_with_cache(&share, &dir.join("vfs.sock"), cache)?;
+            let mut boot = Boot::new(
+                &format!("share-{}#{run}", machine.name()),
+                machine,
+                kernel,
+                Some(&image.path),
+                "bench bench.share=share",
+            );
+            boot.memory = "256M".into();
+            boot.timeout = Duration::from_secs(600);
+            boot.stream = false;
+            boot.shares = vec![("share".into(), daemon.socket().to_path_buf())];
+            let figures = bench_boot(&boot, "RATE share-read-mibps").map_err(|e| {
+                format!(
+                    "{e}
+virtiofsd: {}",
+                    daemon.output()
+                )
+            })?;
+            for (name, value) in figures {
+                samples.entry(name).or_default().push(value);
+            }
+        }
+        columns.push(samples);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    println!();
+    println!(
+        "virtio-fs (virtiofsd -o cache={cache}), median of {runs} boot(s); ratios from the same boot"
+    );
+    let names: Vec<String> = machines
+        .iter()
+        .map(|m| format!("{:>12}", m.name()))
+        .collect();
+    println!("{:<38} {} {:>6}", "figure", names.join(""), "unit");
+    for (name, unit) in SHARE_FIGURES {
+        let values: Vec<String> = columns
+            .iter()
+            .map(|c| {
+                format!(
+                    "{:>12.2}",
+                    c.get(*name).map(|v| median(v)).unwrap_or(f64::NAN)
+                )
+            })
+            .collect();
+        println!("{name:<38} {} {unit:>6}", values.join(""));
+    }
+    Ok(())
+}
+
 /// Figures of the verified-root comparison, in print order.
 const VERITY_FIGURES: &[&str] = &[
     "mount",
@@ -255,7 +357,8 @@ fn bench_boot(boot: &Boot, must_say: &str) -> Result<BTreeMap<String, f64>, Stri
         qemu::parse_results(&outcome.output).into_iter().collect();
     for line in outcome.output.lines() {
         let mut words = line.split_whitespace();
-        if let (Some("INFO"), Some(name), Some(value)) = (words.next(), words.next(), words.next())
+        if let (Some("INFO" | "RATIO"), Some(name), Some(value)) =
+            (words.next(), words.next(), words.next())
             && let Ok(value) = value.parse()
         {
             figures.insert(name.to_string(), value);

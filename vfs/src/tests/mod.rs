@@ -6,6 +6,7 @@ use crate::testfs::{self, TestFs};
 use crate::*;
 
 mod basics;
+mod dcache_bound;
 mod hidden;
 mod layers;
 mod listing;
