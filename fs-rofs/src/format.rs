@@ -4,6 +4,8 @@
 //! little-endian integer types, so a table is viewed in place from any byte
 //! offset of the metadata buffer without copying or alignment concerns.
 
+pub mod v3;
+
 use zerocopy::little_endian::{I64, U16, U32, U64};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 

@@ -10,6 +10,8 @@ use drivers::BlockDevice;
 use pagecache::{CachedDevice, PageCache};
 use vfs::{Errno, FileSystem, FsType, Inode, MountContext, StatFs, VfsResult, parse_options};
 
+use crate::error::RofsError;
+use crate::format::v3::VERSION_3;
 use crate::format::{MAGIC, NAME_MAX, ROOT_INO};
 use crate::image::Image;
 use crate::inode::{CRC_UNKNOWN, RofsInode};
@@ -44,9 +46,15 @@ impl FsType for RofsType {
     }
 }
 
-/// A mounted ROFS image (v1 or v2).
+/// A mounted ROFS image (v1, v2 or v3).
 pub struct RofsFs {
-    mounted: Arc<Mounted>,
+    mounted: Mount,
+}
+
+/// v1/v2 keep their validated tables; v3 reads everything on demand.
+enum Mount {
+    Tables(Arc<Mounted>),
+    V3(Arc<crate::image::v3::Volume<'static>>),
 }
 
 /// What every inode of a mount shares.
@@ -86,7 +94,14 @@ impl RofsFs {
         }
         // v1/v2 tables are loaded whole and kept: read them past the cache,
         // which would only hold a second copy.
-        let image = Image::load(&**dev.inner())?;
+        let image = match Image::load(&**dev.inner()) {
+            Err(RofsError::UnsupportedVersion(VERSION_3)) => {
+                let volume = crate::image::v3::Volume::mount(dev, verify)?;
+                let mounted = Mount::V3(Arc::new(volume));
+                return Ok(Arc::new(RofsFs { mounted }));
+            }
+            other => other?,
+        };
         let mut crc_state = Vec::new();
         if verify && image.has_data_crc {
             crc_state = mem::vec_with_capacity(image.inode_count.into())?;
@@ -94,23 +109,40 @@ impl RofsFs {
             crc_state.extend((0..image.inode_count).map(|_| AtomicU8::new(CRC_UNKNOWN)));
         }
         Ok(Arc::new(RofsFs {
-            mounted: Arc::new(Mounted {
+            mounted: Mount::Tables(Arc::new(Mounted {
                 dev,
                 image,
                 crc_state,
-            }),
+            })),
         }))
     }
 
-    /// The format version of the mounted image (1 or 2).
+    /// Whether file data may be LZ4-compressed (v3 with that feature bit);
+    /// then a file's `st_blocks` counts its stored (compressed) bytes.
+    pub fn compressed(&self) -> bool {
+        match &self.mounted {
+            Mount::Tables(_) => false,
+            Mount::V3(volume) => {
+                volume.sb.raw.incompat.get() & crate::format::v3::V3_INCOMPAT_LZ4 != 0
+            }
+        }
+    }
+
+    /// The format version of the mounted image (1, 2 or 3).
     pub fn version(&self) -> u64 {
-        self.mounted.image.version
+        match &self.mounted {
+            Mount::Tables(mounted) => mounted.image.version,
+            Mount::V3(_) => VERSION_3,
+        }
     }
 }
 
 impl FileSystem for RofsFs {
     fn root(&self) -> VfsResult<Arc<dyn Inode>> {
-        RofsInode::open(&self.mounted, ROOT_INO)
+        match &self.mounted {
+            Mount::Tables(mounted) => RofsInode::open(mounted, ROOT_INO),
+            Mount::V3(volume) => volume.root_inode(),
+        }
     }
 
     fn fs_type(&self) -> &'static str {
@@ -122,7 +154,10 @@ impl FileSystem for RofsFs {
     }
 
     fn statfs(&self) -> VfsResult<StatFs> {
-        let image = &self.mounted.image;
+        let image = match &self.mounted {
+            Mount::Tables(mounted) => &mounted.image,
+            Mount::V3(volume) => return Ok(volume.statfs()),
+        };
         Ok(StatFs {
             // The image magic.
             fs_type: MAGIC,

@@ -1,4 +1,5 @@
-//! ROFS: the read-only root filesystem image, in OSv's format (v1) and ours (v2).
+//! ROFS: the read-only root filesystem image, in OSv's format (v1) and ours
+//! (v2, and v3 read on demand).
 //!
 //! - The reader ([`RofsFs`], registered as `"rofs"` through [`RofsType`]) is
 //!   `no_std` + `alloc` and safe code only. Mount reads the superblock and then
@@ -10,6 +11,15 @@
 //!   holding its read-ahead state (`handle`), reads through the inode alone
 //!   (pread) are cached without read-ahead. The v1/v2 tables are loaded
 //!   once at mount, past the cache.
+//! - Version 3 (`image/v3`) keeps nothing resident but the superblock:
+//!   mount reads block 0 and the root inode; inodes (addressed by their
+//!   byte position, so no table) and sorted directory entry blocks are
+//!   read on demand through the page cache, each 4 KiB metadata block
+//!   checked against its own CRC32 when it enters the cache. Small files
+//!   are inline next to their inode; file data may be LZ4 clusters,
+//!   decompressed per cluster into the cache. Directory loops are
+//!   impossible to follow: a directory names the one entry allowed to
+//!   reach it (see `FORMAT.md`).
 //! - Bad input never panics: a malformed image gives an [`Errno`](vfs::Errno)
 //!   (EINVAL when it is not ROFS, EIO when it breaks a rule of the format,
 //!   ENOMEM when its tables do not fit in memory: every allocation sized by

@@ -159,6 +159,12 @@ pub enum Problem {
     },
     /// `count` different names of one directory that read the same once
     /// decoded lossily.
+    /// A v3 metadata block or record breaks a rule; `at` is the block
+    /// number or the inode number the rule is about.
+    V3 {
+        what: &'static str,
+        at: u64,
+    },
     LossyNameClash {
         dir: String,
         name: String,
@@ -263,6 +269,7 @@ impl fmt::Display for Problem {
             Problem::Unreachable { ino } => {
                 write!(f, "directory inode {ino} is unreachable from the root")
             }
+            Problem::V3 { what, at } => write!(f, "{what} ({at})"),
             Problem::DuplicateName { dir, name, count } => {
                 write!(f, "{dir}: {count} entries named {name:?}")
             }

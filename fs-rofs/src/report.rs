@@ -11,8 +11,9 @@ use drivers::BlockDevice;
 
 use crate::data::file_crc;
 use crate::error::RofsError;
+use crate::format::v3::VERSION_3;
 use crate::format::{ROOT_INO, S_IFDIR, S_IFREG};
-use crate::image::Image;
+use crate::image::{Image, v3};
 use crate::mem;
 use crate::problem::{Problem, SHOWN_COMPONENTS, shown_path};
 use crate::validate::clashes::{self, Clash};
@@ -44,11 +45,20 @@ pub struct ImageInfo {
     /// Entries of one directory with one name, or with names that read the
     /// same once decoded (v1 allows both; no host directory can hold them).
     pub name_clashes: Vec<Problem>,
+    /// Sum of the regular files' sizes (v3; 0 before).
+    pub raw_bytes: u64,
+    /// Bytes of file data stored inline with inodes (v3).
+    pub inline_bytes: u64,
+    /// v3 compressed images: the LZ4 cluster size (0: not compressed).
+    pub cluster_size: u64,
 }
 
 /// Superblock facts and table counts of the image on `dev` (validated).
 pub fn inspect(dev: &dyn BlockDevice) -> Result<ImageInfo, RofsError> {
-    let image = Image::load(dev)?;
+    let image = match Image::load(dev) {
+        Err(RofsError::UnsupportedVersion(VERSION_3)) => return v3::report::inspect(dev),
+        other => other?,
+    };
     let clashes = clashes::find(&image)?;
     let mut info = info(&image);
     if !clashes.is_empty() {
@@ -81,6 +91,9 @@ fn info(image: &Image) -> ImageInfo {
         metadata_crc32: image.meta_crc32,
         superblock_crc32: image.sb_crc32,
         name_clashes: Vec::new(),
+        raw_bytes: 0,
+        inline_bytes: 0,
+        cluster_size: 0,
     }
 }
 
@@ -123,7 +136,7 @@ impl fmt::Display for VerifyProblem {
 }
 
 impl VerifyProblem {
-    fn whole(what: impl ToString) -> VerifyProblem {
+    pub(crate) fn whole(what: impl ToString) -> VerifyProblem {
         VerifyProblem {
             ino: None,
             path: None,
@@ -138,7 +151,10 @@ impl VerifyProblem {
 /// file's data CRC32. v1 images carry no checksums: structure only.
 pub fn verify(dev: &dyn BlockDevice) -> Result<VerifyReport, Vec<VerifyProblem>> {
     let whole = |e: RofsError| vec![VerifyProblem::whole(e)];
-    let image = Image::load(dev).map_err(whole)?;
+    let image = match Image::load(dev) {
+        Err(RofsError::UnsupportedVersion(VERSION_3)) => return v3::report::verify(dev),
+        other => other.map_err(whole)?,
+    };
     let names = Names::of(&image).map_err(whole)?;
     let mut problems = Vec::new();
     let mut files_checked = 0u64;

@@ -273,7 +273,7 @@ fn not_rofs_is_einval_and_corruption_is_eio() {
     assert_eq!(mount(vec![0u8; 8192]).err(), Some(Errno::EINVAL));
     assert_eq!(mount(Vec::new()).err(), Some(Errno::EIO));
     let mut image = small_tree(Format::V2, 4096);
-    image[8] = 3;
+    image[8] = 4;
     assert_eq!(mount(image).err(), Some(Errno::EINVAL), "unknown version");
     let mut image = small_tree(Format::V2, 4096);
     let meta = metadata_range(&image);

@@ -19,6 +19,7 @@ struct Expect {
     uid: u32,
     gid: u32,
     mtime: i64,
+    mtime_nsec: u32,
 }
 
 const SIZES: &[usize] = &[
@@ -69,6 +70,7 @@ impl Tree {
                 uid: meta.uid,
                 gid: meta.gid,
                 mtime: meta.mtime.unwrap_or(DEFAULT_MTIME),
+                mtime_nsec: meta.mtime_nsec,
             },
         );
         self.builder
@@ -88,6 +90,7 @@ impl Tree {
                 uid: 0,
                 gid: 0,
                 mtime: DEFAULT_MTIME,
+                mtime_nsec: 0,
             },
         );
         self.builder
@@ -105,6 +108,7 @@ impl Tree {
                 uid: meta.uid,
                 gid: meta.gid,
                 mtime: meta.mtime.unwrap_or(DEFAULT_MTIME),
+                mtime_nsec: meta.mtime_nsec,
             },
         );
         self.builder.add_dir(path, meta).unwrap();
@@ -135,6 +139,7 @@ fn dir_expect() -> Expect {
         uid: 0,
         gid: 0,
         mtime: DEFAULT_MTIME,
+        mtime_nsec: 0,
     }
 }
 
@@ -156,6 +161,7 @@ fn generate(format: Format, block_size: u32) -> Tree {
             uid: 5,
             gid: 6,
             mtime: Some(42),
+            mtime_nsec: 999_999_999,
         },
     );
     // Deep directories.
@@ -186,6 +192,7 @@ fn generate(format: Format, block_size: u32) -> Tree {
             uid: 1000,
             gid: 100,
             mtime: Some(1_234_567_890),
+            mtime_nsec: 123_456_789,
         },
     );
     t.file(
@@ -245,11 +252,51 @@ fn generate(format: Format, block_size: u32) -> Tree {
         EntryMeta::default(),
     );
     t.file("/names/with space", b"space".to_vec(), EntryMeta::default());
+    if format == Format::V3 {
+        // Inline data of every length up to the threshold, and just past it.
+        for len in 0..=fs_rofs::format::v3::V3_INLINE_MAX + 1 {
+            t.file(
+                &format!("/inline/len-{len:04}"),
+                pattern(len, len as u64 + 7),
+                EntryMeta::default(),
+            );
+        }
+        // Symlink targets inline and (past the threshold) in a data block.
+        t.symlink("/links/long", &"a/".repeat(2000));
+        t.symlink("/links/longest", &"b".repeat(4095));
+        // Big files with tails on both sides of the threshold.
+        t.file("/tails/4096+2048", pattern(6144, 77), EntryMeta::default());
+        t.file("/tails/4096+2049", pattern(6145, 78), EntryMeta::default());
+        // Highly compressible and incompressible data across clusters.
+        t.file("/lz/zeros", vec![0u8; 300_000], EntryMeta::default());
+        let text: Vec<u8> = b"the quick brown fox jumps over the lazy dog\n"
+            .iter()
+            .copied()
+            .cycle()
+            .take(200_001)
+            .collect();
+        t.file("/lz/text", text, EntryMeta::default());
+        for (i, size) in [131_071usize, 131_072, 131_073, 196_608]
+            .into_iter()
+            .enumerate()
+        {
+            let mut mixed = pattern(size, 500 + i as u64);
+            mixed[..size / 2].fill(7);
+            t.file(&format!("/lz/mixed-{size}"), mixed, EntryMeta::default());
+        }
+    }
     t
 }
 
 fn check(format: Format, block_size: u32) {
-    let tree = generate(format, block_size);
+    check_with(format, block_size, None);
+}
+
+fn check_with(format: Format, block_size: u32, lz4_cluster: Option<u32>) {
+    let mut tree = generate(format, block_size);
+    if let Some(cluster) = lz4_cluster {
+        tree.builder.compress_lz4(cluster).unwrap();
+    }
     let expect = tree.expect.clone();
     let hardlinks = tree.hardlinks.clone();
     let (bytes, summary) = write_image(tree.builder);
@@ -258,7 +305,11 @@ fn check(format: Format, block_size: u32) {
         "identical files stored once: {summary:?}"
     );
     let fs = mount(bytes.clone()).expect("mount");
-    let version = if format == Format::V1 { 1 } else { 2 };
+    let version = match format {
+        Format::V1 => 1,
+        Format::V2 => 2,
+        Format::V3 => 3,
+    };
     assert_eq!(fs.version(), version);
 
     let walked = walk(&*fs, &BIG_LIMITS).expect("walk");
@@ -291,7 +342,7 @@ fn check(format: Format, block_size: u32) {
             (w, g) => panic!("{path}: expected {w:?}, got {g:?}"),
         }
         assert_eq!(ftype.mode_bits(), want.mode & 0o170000, "{path}: type");
-        if format == Format::V2 {
+        if format != Format::V1 {
             assert_eq!(got.stat.mode, want.mode, "{path}: mode");
             assert_eq!(
                 (got.stat.uid, got.stat.gid),
@@ -299,6 +350,7 @@ fn check(format: Format, block_size: u32) {
                 "{path}: owner"
             );
             assert_eq!(got.stat.mtime.sec, want.mtime, "{path}: mtime");
+            assert_eq!(got.stat.mtime.nsec, want.mtime_nsec, "{path}: mtime_nsec");
             assert_eq!(got.stat.blksize, block_size);
         }
     }
@@ -306,7 +358,7 @@ fn check(format: Format, block_size: u32) {
     // Hard links: one inode under several names (v2), link count = names.
     for group in &hardlinks {
         let inos: Vec<u64> = group.iter().map(|p| walked[p].ino).collect();
-        if format == Format::V2 {
+        if format != Format::V1 {
             assert!(
                 inos.iter().all(|&i| i == inos[0]),
                 "{group:?} share an inode: {inos:?}"
@@ -319,7 +371,7 @@ fn check(format: Format, block_size: u32) {
         }
     }
     // Directory link counts (v2): 2 + subdirectories.
-    if format == Format::V2 {
+    if format != Format::V1 {
         for (path, want) in &expect {
             if let Node::Dir { .. } = want.node {
                 let subdirs = expect
@@ -350,7 +402,7 @@ fn check(format: Format, block_size: u32) {
             .values()
             .filter(|e| matches!(e.node, Node::File { .. }))
             .count()
-            - if format == Format::V2 {
+            - if format != Format::V1 {
                 hardlinks[0].len() - 1
             } else {
                 0
@@ -369,9 +421,16 @@ fn check(format: Format, block_size: u32) {
     );
     assert_eq!(info.inodes, info.files + info.dirs + info.symlinks);
     assert_eq!(info.image_bytes, image_len);
-    if format == Format::V2 {
-        assert_eq!(info.data_bytes, summary.data_bytes);
-        assert!(info.metadata_crc32.is_some() && info.superblock_crc32.is_some());
+    if format != Format::V1 {
+        if lz4_cluster.is_none() {
+            assert_eq!(info.data_bytes, summary.data_bytes);
+        } else {
+            // Compressed clusters take less than the data they hold.
+            assert!(info.data_bytes < summary.data_bytes, "{info:?}");
+        }
+        assert!(info.superblock_crc32.is_some());
+        // v2: the region's CRC; v3: the CRC of the per-block CRCs.
+        assert!(info.metadata_crc32.is_some());
     }
 }
 
@@ -383,7 +442,7 @@ fn check_through_vfs(fs: Arc<RofsFs>, expect: &BTreeMap<String, Expect>, format:
     for (path, want) in expect {
         let stat = vfs.lstat(path).unwrap_or_else(|e| panic!("{path}: {e}"));
         assert_eq!(stat.mode & 0o170000, want.mode & 0o170000, "{path}");
-        if format == Format::V2 {
+        if format != Format::V1 {
             assert_eq!(stat.mode, want.mode, "{path}");
         }
         match &want.node {
@@ -432,7 +491,7 @@ fn check_lookup_and_readdir(fs: &Arc<RofsFs>, format: Format) {
     })
     .unwrap();
     assert_eq!(all.len(), BIG_DIR_ENTRIES);
-    if format == Format::V2 {
+    if format != Format::V1 {
         assert!(all.windows(2).all(|w| w[0].0 < w[1].0), "sorted");
     }
     let (_, cookie) = all[4321].clone();
@@ -451,7 +510,12 @@ fn check_lookup_and_readdir(fs: &Arc<RofsFs>, format: Format) {
         ]
     );
     let mut none = 0;
-    big.readdir(BIG_DIR_ENTRIES as u64, &mut |_, _| {
+    // The cookie after the last entry (the entry count in v1/v2; opaque in v3).
+    let end = all.last().unwrap().1;
+    if format != Format::V3 {
+        assert_eq!(end, BIG_DIR_ENTRIES as u64);
+    }
+    big.readdir(end, &mut |_, _| {
         none += 1;
         true
     })
@@ -598,4 +662,71 @@ fn mount_through_constructor() {
     // longer be built: devices are typed).
     let wrong = vfs::MountSource::Named("x".into());
     assert_eq!(new_fs(&ctx(wrong, "")).err(), Some(Errno::ENOTBLK));
+}
+
+#[test]
+fn round_trip_v3() {
+    check(Format::V3, 4096);
+}
+
+#[test]
+fn round_trip_v3_lz4_64k() {
+    check_with(Format::V3, 4096, Some(65536));
+}
+
+#[test]
+fn round_trip_v3_lz4_4k() {
+    check_with(Format::V3, 4096, Some(4096));
+}
+
+/// Compressed images store less, report what they store, and read the
+/// same bytes as the raw image.
+#[test]
+fn v3_lz4_stores_less_and_reads_the_same() {
+    let (raw, _) = write_image(generate(Format::V3, 4096).builder);
+    let mut tree = generate(Format::V3, 4096);
+    tree.builder.compress_lz4(65536).unwrap();
+    let (packed, _) = write_image(tree.builder);
+    assert!(
+        packed.len() < raw.len() - 400_000,
+        "{} vs {}",
+        packed.len(),
+        raw.len()
+    );
+    let info = fs_rofs::inspect(&*disk(packed.clone())).unwrap();
+    assert_eq!(info.incompat & fs_rofs::format::v3::V3_INCOMPAT_LZ4, 1);
+    assert!(info.data_bytes < info.raw_bytes - info.inline_bytes);
+    let fs = mount(packed).unwrap();
+    let zeros = resolve(&*fs, "/lz/zeros").unwrap().getattr().unwrap();
+    assert!(
+        zeros.blocks * 512 < 10_000,
+        "stored size of zeros: {}",
+        zeros.blocks * 512
+    );
+    let noise = resolve(&*fs, "/sizes/size-100003")
+        .unwrap()
+        .getattr()
+        .unwrap();
+    assert!(
+        noise.blocks * 512 >= 100_003,
+        "incompressible data is stored raw"
+    );
+}
+
+/// v3 images depend only on their inputs, and store small files inline.
+#[test]
+fn v3_reproducible_and_inline() {
+    let (a, summary) = write_image(generate(Format::V3, 4096).builder);
+    let (b, _) = write_image(generate(Format::V3, 4096).builder);
+    assert!(a == b, "two builds of one tree are byte for byte equal");
+    let info = fs_rofs::inspect(&*disk(a)).unwrap();
+    assert_eq!(info.version, 3);
+    // Every file of at most 2048 bytes is inline (the /inline files alone
+    // hold sum(0..=2048) bytes), and none of them is in the data region.
+    let inline_files: u64 = (0..=fs_rofs::format::v3::V3_INLINE_MAX as u64).sum();
+    assert!(info.inline_bytes >= inline_files, "{info:?}");
+    assert_eq!(
+        info.raw_bytes,
+        info.inline_bytes + summary.data_bytes + summary.deduplicated_bytes
+    );
 }

@@ -30,6 +30,8 @@ pub struct BuildArgs {
     pub no_mount_points: bool,
     /// Append a dm-verity tree (`--verity`), made this way.
     pub verity: Option<crate::verity::TreeOptions>,
+    /// `--compress lz4`: the cluster size (format v3 only).
+    pub lz4_cluster_size: Option<u32>,
 }
 
 /// Directories the kernel's default fstab mounts on (devfs, ramfs). A read-only
@@ -98,7 +100,15 @@ pub fn run(args: &BuildArgs) -> Result<(), String> {
         block_size,
         default_mtime: epoch.unwrap_or(0),
     };
-    let builder = feed(plan, opts)?;
+    let mut builder = feed(plan, opts)?;
+    if let Some(cluster_size) = args.lz4_cluster_size {
+        if args.format != Format::V3 {
+            return Err(String::from("--compress needs --format v3"));
+        }
+        builder
+            .compress_lz4(cluster_size)
+            .map_err(|e| format!("--cluster-size: {e}"))?;
+    }
     let summary = write_image(builder, &args.output, args.verity.as_ref())?;
     let skipped = if skipped > 0 {
         format!(", {skipped} special files skipped")
@@ -185,6 +195,10 @@ fn block_size(format: Format, asked: Option<u32>) -> Result<u32, String> {
     match (format, asked) {
         (Format::V1, None | Some(512)) => Ok(512),
         (Format::V1, Some(n)) => Err(format!("--block-size {n}: format v1 needs 512-byte blocks")),
+        (Format::V3, None | Some(4096)) => Ok(4096),
+        (Format::V3, Some(n)) => Err(format!(
+            "--block-size {n}: format v3 needs 4096-byte blocks"
+        )),
         (_, None) => Ok(4096),
         (_, Some(n)) if n.is_power_of_two() && (512..=65536).contains(&n) => Ok(n),
         (_, Some(n)) => Err(format!(
@@ -239,15 +253,14 @@ fn feed(plan: Plan, opts: BuildOptions) -> Result<ImageBuilder, String> {
     Ok(builder)
 }
 
-/// The writer's view of an entry. `mtime_nsec` is kept in the plan but not
-/// passed on: the writer's `EntryMeta` has no nanoseconds field yet (v2's
-/// inode has one).
+/// The writer's view of an entry (v2 and v3 store the nanoseconds).
 fn writer_meta(entry: &Entry) -> EntryMeta {
     EntryMeta {
         mode: entry.mode,
         uid: entry.uid,
         gid: entry.gid,
         mtime: entry.mtime,
+        mtime_nsec: entry.mtime_nsec,
     }
 }
 

@@ -134,6 +134,15 @@ fn join(dir: &str, name: &str) -> String {
     }
 }
 
+/// How `ls` prints an entry.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Listing {
+    Names,
+    Long,
+    /// Long, with each file's stored (compressed) bytes after its size.
+    LongStored,
+}
+
 pub fn ls(
     image: &Path,
     root_hash: Option<&str>,
@@ -142,6 +151,11 @@ pub fn ls(
     long: bool,
 ) -> Result<(), CliError> {
     let fs = mount(image, root_hash)?;
+    let long = match (long, fs.compressed()) {
+        (false, _) => Listing::Names,
+        (true, false) => Listing::Long,
+        (true, true) => Listing::LongStored,
+    };
     let path = normalize(path);
     let inode = resolve(&fs, image, &path, false)?;
     let out = io::stdout();
@@ -171,7 +185,7 @@ fn ls_tree(
     image: &Path,
     path: &str,
     dir: &Arc<dyn Inode>,
-    long: bool,
+    long: Listing,
     visited: &mut HashSet<u64>,
 ) -> Result<(), CliError> {
     for entry in read_dir(dir).map_err(|e| errno_msg(image, path, e))? {
@@ -201,9 +215,9 @@ fn print_entry(
     path: &str,
     shown: &str,
     inode: &Arc<dyn Inode>,
-    long: bool,
+    long: Listing,
 ) -> Result<(), CliError> {
-    if !long {
+    if long == Listing::Names {
         return writeln!(out, "{shown}").map_err(CliError::from_stdout);
     }
     let stat = inode.getattr().map_err(|e| errno_msg(image, path, e))?;
@@ -213,9 +227,14 @@ fn print_entry(
     } else {
         String::new()
     };
+    // Compressed images: the bytes a file takes in the image, beside its size.
+    let stored = match long {
+        Listing::LongStored => format!(" {:>10}", stat.blocks * 512),
+        _ => String::new(),
+    };
     writeln!(
         out,
-        "{} {:>3} {:>5} {:>5} {:>10} {} {shown}{link}",
+        "{} {:>3} {:>5} {:>5} {:>10}{stored} {} {shown}{link}",
         statfmt::mode_string(stat.mode),
         stat.nlink,
         stat.uid,
@@ -436,6 +455,11 @@ pub fn info(image: &Path) -> Result<(), CliError> {
         .map_err(|e| CliError::msg(format!("{}: {e}", image.display())))?;
     let mut out = io::stdout().lock();
     write!(out, "{}", format_info(&info)).map_err(CliError::from_stdout)?;
+    if info.incompat & fs_rofs::format::v3::V3_INCOMPAT_LZ4 != 0 {
+        // Per file class, through the reader (stored bytes per file).
+        let fs = mount(image, None)?;
+        write!(out, "{}", crate::classes::lines(&fs)).map_err(CliError::from_stdout)?;
+    }
     write!(out, "{}", crate::verity::info_lines(disk.as_ref())).map_err(CliError::from_stdout)
 }
 
@@ -459,6 +483,22 @@ fn format_info(info: &fs_rofs::ImageInfo) -> String {
     line("symlinks:", info.symlinks.to_string());
     line("dir entries:", info.dirents.to_string());
     line("data bytes:", info.data_bytes.to_string());
+    if info.version >= 3 {
+        let features = match info.incompat & fs_rofs::format::v3::V3_INCOMPAT_LZ4 {
+            0 => String::from("none"),
+            _ => format!("lz4, {} KiB clusters", info.cluster_size / 1024),
+        };
+        line("compression:", features);
+        line("file bytes:", info.raw_bytes.to_string());
+        line("inline bytes:", info.inline_bytes.to_string());
+        // What the files' bytes take in the data blocks, against their size.
+        let in_blocks = info.raw_bytes.saturating_sub(info.inline_bytes);
+        let ratio = match in_blocks {
+            0 => String::from("-"),
+            n => format!("{:.3}", info.data_bytes as f64 / n as f64),
+        };
+        line("stored/raw:", ratio);
+    }
     line("metadata bytes:", info.metadata_bytes.to_string());
     line("image bytes:", info.image_bytes.to_string());
     line("superblock crc:", crc(info.superblock_crc32));

@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 mod build;
+mod classes;
 mod dir_input;
 mod exclude;
 mod fuse_image;
@@ -51,6 +52,15 @@ enum FormatArg {
     V1,
     /// Our format: permissions, owners, times, sorted directories, CRC32s.
     V2,
+    /// Ours, read on demand: constant-time mount, per-block CRC32s, small
+    /// files inline, entry types in directories (4096-byte blocks).
+    V3,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum CompressArg {
+    /// LZ4 (lz4_flex), stored raw where a cluster does not shrink.
+    Lz4,
 }
 
 #[derive(Subcommand)]
@@ -67,11 +77,18 @@ enum Command {
         #[arg(short = 'D', value_name = "VAR=VALUE")]
         define: Vec<String>,
         /// Image format.
-        #[arg(long, value_enum, default_value = "v2")]
+        #[arg(long, value_enum, default_value = "v3")]
         format: FormatArg,
-        /// Block size in bytes (v1: 512 only; v2: a power of two from 512 to 65536, default 4096).
+        /// Block size in bytes (v1: 512 only; v2: a power of two from 512 to 65536, default 4096;
+        /// v3: 4096 only).
         #[arg(long)]
         block_size: Option<u32>,
+        /// Compress file data (format v3): each file in clusters, each compressed alone.
+        #[arg(long, value_enum)]
+        compress: Option<CompressArg>,
+        /// Compression cluster size in bytes: a power of two from 4096 to 1048576.
+        #[arg(long, default_value_t = 65536)]
+        cluster_size: u32,
         #[command(flatten)]
         inputs: inputs::InputArgs,
         /// Do not add empty /dev and /tmp (the kernel's default mount points) when the
@@ -197,6 +214,8 @@ fn run(cli: Cli) -> Result<(), CliError> {
             define,
             format,
             block_size,
+            compress,
+            cluster_size,
             inputs,
             no_mount_points,
             verity,
@@ -215,11 +234,13 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 format: match format {
                     FormatArg::V1 => Format::V1,
                     FormatArg::V2 => Format::V2,
+                    FormatArg::V3 => Format::V3,
                 },
                 block_size,
                 inputs,
                 no_mount_points,
                 verity: verity.then_some(tree),
+                lz4_cluster_size: compress.map(|CompressArg::Lz4| cluster_size),
             };
             Ok(build::run(&args)?)
         }

@@ -418,25 +418,33 @@ fn host_hard_links_stay_hard_links() {
     write(&root.join("t/a"), b"shared data");
     fs::hard_link(root.join("t/a"), root.join("t/b")).expect("link");
     write(&root.join("t/c"), b"shared data");
-    let image = build(root, "/x/**: t/**\n", &[]);
-    let listing = ls_long(&image);
-    assert!(
-        listing["/x/a"].starts_with("-rw-r--r-- 2 0 0 11"),
-        "{listing:?}"
-    );
-    assert!(
-        listing["/x/b"].starts_with("-rw-r--r-- 2 0 0 11"),
-        "{listing:?}"
-    );
-    assert!(
-        listing["/x/c"].starts_with("-rw-r--r-- 1 0 0 11"),
-        "{listing:?}"
-    );
-    assert_eq!(cat(&image, "/x/b"), b"shared data");
-    ok(&["verify", p(&image)]);
-    // c is a separate inode, but its equal data is stored once.
-    let info = stdout(&ok(&["info", p(&image)]));
-    assert!(info.contains("data bytes:     11\n"), "{info}");
+    for format in ["v2", "v3"] {
+        let image = build(root, "/x/**: t/**\n", &["--format", format]);
+        let listing = ls_long(&image);
+        assert!(
+            listing["/x/a"].starts_with("-rw-r--r-- 2 0 0 11"),
+            "{listing:?}"
+        );
+        assert!(
+            listing["/x/b"].starts_with("-rw-r--r-- 2 0 0 11"),
+            "{listing:?}"
+        );
+        assert!(
+            listing["/x/c"].starts_with("-rw-r--r-- 1 0 0 11"),
+            "{listing:?}"
+        );
+        assert_eq!(cat(&image, "/x/b"), b"shared data");
+        ok(&["verify", p(&image)]);
+        let info = stdout(&ok(&["info", p(&image)]));
+        if format == "v2" {
+            // c is a separate inode, but its equal data is stored once.
+            assert!(info.contains("data bytes:     11\n"), "{info}");
+        } else {
+            // v3: small files live inline with their inode (a and b are one).
+            assert!(info.contains("inline bytes:   22\n"), "{info}");
+            assert!(info.contains("data bytes:     0\n"), "{info}");
+        }
+    }
 }
 
 #[test]
@@ -449,6 +457,8 @@ fn both_formats_and_block_sizes() {
         (&["--format", "v1"][..], "v1", "512"),
         (&["--format", "v2"][..], "v2", "4096"),
         (&["--format", "v2", "--block-size", "512"][..], "v2", "512"),
+        (&[][..], "v3", "4096"),
+        (&["--format", "v3", "--compress", "lz4"][..], "v3", "4096"),
     ] {
         let image = build(root, manifest, args);
         let info = stdout(&ok(&["info", p(&image)]));
@@ -541,21 +551,26 @@ fn verify_names_corrupted_file_data() {
     let dir = TempDir::new().expect("tempdir");
     let root = dir.path();
     let marker = b"UNIQUE-MARKER-CONTENT-0123456789";
-    write(&root.join("t/victim.bin"), marker);
+    // Past v3's inline limit, so the data is in a data block in every format.
+    let mut victim = marker.to_vec();
+    victim.resize(5000, b'.');
+    write(&root.join("t/victim.bin"), &victim);
     write(&root.join("t/other.txt"), b"other");
-    let image = build(root, "/data/**: t/**\n", &[]);
-    ok(&["verify", p(&image)]);
-    let mut bytes = fs::read(&image).expect("image");
-    let at = bytes
-        .windows(marker.len())
-        .position(|w| w == marker)
-        .expect("data in image");
-    bytes[at + 3] ^= 0x01;
-    fs::write(&image, &bytes).expect("corrupt");
-    let err = fails(&["verify", p(&image)]);
-    assert!(err.contains("/data/victim.bin"), "{err}");
-    assert!(err.contains("data CRC32 mismatch"), "{err}");
-    assert!(!err.contains("other.txt"), "{err}");
+    for format in ["v2", "v3"] {
+        let image = build(root, "/data/**: t/**\n", &["--format", format]);
+        ok(&["verify", p(&image)]);
+        let mut bytes = fs::read(&image).expect("image");
+        let at = bytes
+            .windows(marker.len())
+            .position(|w| w == marker)
+            .expect("data in image");
+        bytes[at + 3] ^= 0x01;
+        fs::write(&image, &bytes).expect("corrupt");
+        let err = fails(&["verify", p(&image)]);
+        assert!(err.contains("/data/victim.bin"), "{err}");
+        assert!(err.contains("data CRC32 mismatch"), "{err}");
+        assert!(!err.contains("other.txt"), "{err}");
+    }
 }
 
 #[test]
@@ -572,7 +587,7 @@ fn info_reports_counts_and_sizes() {
             .trim()
             .to_string()
     };
-    assert_eq!(field("format:"), "v2");
+    assert_eq!(field("format:"), "v3");
     assert_eq!(field("files:"), "3");
     assert_eq!(field("directories:"), "3");
     assert_eq!(field("symlinks:"), "1");
@@ -580,8 +595,9 @@ fn info_reports_counts_and_sizes() {
     let image_bytes: u64 = field("image bytes:").parse().expect("number");
     assert_eq!(image_bytes, fs::metadata(&image).expect("image").len());
     let data_bytes: u64 = field("data bytes:").parse().expect("number");
-    assert!(data_bytes >= 10_000 + 6 + 4, "{info}");
+    assert!(data_bytes >= 10_000, "{info}");
     assert_eq!(field("metadata crc:").len(), 8, "{info}");
+    assert_eq!(field("compression:"), "none", "{info}");
 }
 
 #[test]
@@ -692,7 +708,7 @@ fn bad_images_never_panic() {
     let root = dir.path();
     sample_tree(root);
     let mut images = Vec::new();
-    for format in ["v1", "v2"] {
+    for format in ["v1", "v2", "v3"] {
         let image = build(
             root,
             "/etc/**: tree/etc/**\n/lib/**: tree/lib/**\n/l: ->/etc\n",
@@ -762,9 +778,10 @@ fn bad_images_never_panic() {
             let mut bytes = image.clone();
             bytes[at] ^= 1 << (next() % 8);
             let verified = try_all(&bytes, &format!("{format}: flip at {at}"));
-            // v2 checksums its superblock and metadata: every flip is caught.
-            if *format == "v2" {
-                assert!(!verified, "v2: flip at {at} passed verify");
+            // v2 checksums its superblock and metadata, v3 its superblock's
+            // 136 bytes and each metadata block: every flip there is caught.
+            if *format == "v2" || (*format == "v3" && (at < 136 || at >= tail)) {
+                assert!(!verified, "{format}: flip at {at} passed verify");
             }
         }
     }

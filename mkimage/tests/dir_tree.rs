@@ -63,16 +63,34 @@ fn dir_round_trip_is_faithful() {
     }
 }
 
-/// Nanosecond mtimes need the writer to take them (`EntryMeta::mtime_nsec`,
-/// see the h-mkimage report); the plan already carries them.
+/// Nanosecond mtimes survive `--dir` → image → `extract` (v2 and v3).
 #[test]
-#[ignore = "needs fs_rofs::writer::EntryMeta::mtime_nsec"]
 fn dir_round_trip_keeps_nanoseconds() {
     let tmp = TempDir::new().expect("tempdir");
     let tree = tmp.path().join("tree");
     every_kind_tree(&tree);
     let image = tmp.path().join("t.img");
     build_dir(&tree, &image, &[]);
+    let out = tmp.path().join("out");
+    ok(&["extract", p(&image), p(&out)]);
+    compare_trees(
+        &tree,
+        &out,
+        Check {
+            owners: is_root(),
+            nsec: true,
+        },
+    );
+}
+
+/// The same through format v3 (`info`, `ls -l`, `extract` all read v3).
+#[test]
+fn dir_round_trip_keeps_nanoseconds_v3() {
+    let tmp = TempDir::new().expect("tempdir");
+    let tree = tmp.path().join("tree");
+    every_kind_tree(&tree);
+    let image = tmp.path().join("t.img");
+    build_dir(&tree, &image, &["--format", "v3"]);
     let out = tmp.path().join("out");
     ok(&["extract", p(&image), p(&out)]);
     compare_trees(
@@ -368,5 +386,86 @@ fn binary_manifest_names_its_first_bad_line() {
     assert!(
         err.contains("garbage.manifest:3: line is not valid UTF-8"),
         "{err}"
+    );
+}
+
+/// `--format v3 --compress lz4`: extract gives the tree back; `info`
+/// names the compression and the stored/raw ratio; `verify` checks every
+/// block and cluster; `ls -l` shows the stored bytes beside the size.
+#[test]
+fn dir_round_trip_v3_lz4() {
+    let tmp = TempDir::new().expect("tempdir");
+    let tree = tmp.path().join("tree");
+    every_kind_tree(&tree);
+    let text: String = (0..40_000).map(|i| format!("line {}\n", i % 100)).collect();
+    fs::write(tree.join("compressible.txt"), &text).expect("write");
+    let image = tmp.path().join("t.img");
+    build_dir(
+        &tree,
+        &image,
+        &[
+            "--format",
+            "v3",
+            "--compress",
+            "lz4",
+            "--cluster-size",
+            "16384",
+        ],
+    );
+    let out = tmp.path().join("out");
+    ok(&["extract", p(&image), p(&out)]);
+    compare_trees(
+        &tree,
+        &out,
+        Check {
+            owners: is_root(),
+            nsec: true,
+        },
+    );
+    let info = stdout(&ok(&["info", p(&image)]));
+    assert!(info.contains("format:         v3\n"), "{info}");
+    assert!(
+        info.contains("compression:    lz4, 16 KiB clusters\n"),
+        "{info}"
+    );
+    let ratio: f64 = info
+        .lines()
+        .find_map(|l| l.strip_prefix("stored/raw:"))
+        .expect("ratio line")
+        .trim()
+        .parse()
+        .expect("a number");
+    assert!(ratio > 0.0 && ratio < 0.5, "{info}");
+    // Per file class: the text file compresses well.
+    let txt: f64 = info
+        .lines()
+        .find_map(|l| l.strip_prefix("ratio .txt:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("a .txt class line")
+        .parse()
+        .expect("a number");
+    assert!(txt > 0.0 && txt < 0.25, "{info}");
+    let verified = stdout(&ok(&["verify", p(&image)]));
+    assert!(verified.contains("OK (format v3"), "{verified}");
+    let listing = stdout(&ok(&["ls", p(&image), "/compressible.txt", "-l"]));
+    let fields: Vec<&str> = listing.split_whitespace().collect();
+    let (size, stored): (u64, u64) = (fields[4].parse().unwrap(), fields[5].parse().unwrap());
+    assert_eq!(size, text.len() as u64, "{listing}");
+    assert!(stored > 0 && stored < size / 4, "{listing}");
+    // Compression needs v3.
+    let refused = fails(&[
+        "build",
+        "--dir",
+        p(&tree),
+        "-o",
+        p(&image),
+        "--format",
+        "v2",
+        "--compress",
+        "lz4",
+    ]);
+    assert!(
+        refused.contains("--compress needs --format v3"),
+        "{refused}"
     );
 }

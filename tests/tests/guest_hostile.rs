@@ -285,8 +285,9 @@ fn qemu_devfs_mounted_again_has_the_disks() {
             "unmounted",
             "vblk0",
             "console",
-            // The ROFS magic and version 2: the root disk itself.
-            "00000000  ad be ad de 00 00 00 00  02 00 00 00 00 00 00 00  |................|",
+            // The ROFS magic and version 3: the root disk itself (the
+            // test image is v3).
+            "00000000  ad be ad de 00 00 00 00  03 00 00 00 00 00 00 00  |................|",
         ],
     );
 }

@@ -51,6 +51,7 @@ fn meta(mode: Option<u32>) -> EntryMeta {
         uid: LOWER_UID,
         gid: LOWER_GID,
         mtime: Some(LOWER_MTIME),
+        mtime_nsec: 0,
     }
 }
 

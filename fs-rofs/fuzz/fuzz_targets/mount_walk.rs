@@ -65,11 +65,34 @@ fn visit(inode: &Arc<dyn Inode>, depth: usize, visits: &mut usize) {
     }
 }
 
-/// Recompute a v2 image's checksums, so mutations reach the table checks
-/// instead of stopping at a CRC mismatch.
+/// Recompute a v3 image's metadata block CRCs and superblock CRC.
+fn reseal_v3(image: &mut [u8]) {
+    use fs_rofs::format::v3::{V3_SUPERBLOCK_SIZE, block_crc};
+    let le64 = |at: usize| image.get(at..at + 8).map(|b| u64::from_le_bytes(b.try_into().unwrap()));
+    let (Some(start), Some(count)) = (le64(48), le64(56)) else { return };
+    let blocks = image.len() / 4096;
+    let start = usize::try_from(start).unwrap_or(usize::MAX).min(blocks);
+    let end = usize::try_from(count).map_or(blocks, |c| start.saturating_add(c).min(blocks));
+    for block in start..end {
+        let bytes = &mut image[block * 4096..(block + 1) * 4096];
+        let crc = block_crc(bytes);
+        bytes[..4].copy_from_slice(&crc.to_le_bytes());
+    }
+    if image.len() >= V3_SUPERBLOCK_SIZE {
+        let crc = fs_rofs::format::superblock_crc(&image[..V3_SUPERBLOCK_SIZE]);
+        let at = fs_rofs::format::SB_CRC_OFFSET;
+        image[at..at + 4].copy_from_slice(&crc.to_le_bytes());
+    }
+}
+
+/// Recompute a v2 (or v3) image's checksums, so mutations reach the table
+/// checks instead of stopping at a CRC mismatch.
 fn reseal(image: &mut [u8]) {
     if image.len() < fs_rofs::format::SUPERBLOCK_SIZE {
         return;
+    }
+    if image.get(8) == Some(&3) {
+        return reseal_v3(image);
     }
     let le64 = |at: usize| image.get(at..at + 8).map(|b| u64::from_le_bytes(b.try_into().unwrap()));
     let (Some(offset), Some(len)) = (le64(56), le64(64)) else { return };

@@ -5,8 +5,12 @@ use std::io::Cursor;
 
 use fs_rofs::writer::{BuildOptions, EntryMeta, FileSource, Format, ImageBuilder};
 
-fn image(format: Format, block_size: u32) -> Vec<u8> {
+fn image(format: Format, block_size: u32, lz4: bool) -> Vec<u8> {
     let mut b = ImageBuilder::new(BuildOptions { format, block_size, default_mtime: 0 });
+    if lz4 {
+        b.compress_lz4(4096).unwrap();
+        b.add_file("/data/text", FileSource::Bytes(b"abcd".repeat(3000)), EntryMeta::default()).unwrap();
+    }
     let m = EntryMeta::default;
     b.add_file("/etc/hostname", FileSource::Bytes(b"seed\n".to_vec()), m()).unwrap();
     b.add_file("/etc/empty", FileSource::Bytes(Vec::new()), m()).unwrap();
@@ -24,8 +28,14 @@ fn image(format: Format, block_size: u32) -> Vec<u8> {
 fn main() {
     let dir = std::path::Path::new("corpus/mount_walk");
     std::fs::create_dir_all(dir).unwrap();
-    for (name, format, bs) in [("v1", Format::V1, 512), ("v2-512", Format::V2, 512), ("v2-4096", Format::V2, 4096)] {
-        let bytes = image(format, bs);
+    for (name, format, bs, lz4) in [
+        ("v1", Format::V1, 512, false),
+        ("v2-512", Format::V2, 512, false),
+        ("v2-4096", Format::V2, 4096, false),
+        ("v3", Format::V3, 4096, false),
+        ("v3-lz4", Format::V3, 4096, true),
+    ] {
+        let bytes = image(format, bs, lz4);
         for flags in [0u8, 1, 2, 3] {
             let mut seed = vec![flags];
             seed.extend_from_slice(&bytes);

@@ -9,6 +9,7 @@
 
 pub(crate) mod v1;
 pub(crate) mod v2;
+pub(crate) mod v3;
 
 use core::ops::Range;
 

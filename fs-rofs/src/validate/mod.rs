@@ -15,7 +15,6 @@ mod tree;
 
 pub(crate) use rules::Rules;
 /// For the writer, which refuses what mount would.
-#[cfg(feature = "std")]
 pub(crate) use rules::name_ok;
 
 use crate::error::RofsError;

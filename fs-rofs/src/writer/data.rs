@@ -11,6 +11,7 @@ use std::vec::Vec;
 use super::dedup::{Dedup, Extent};
 use super::plan::Plan;
 use super::{BuildError, FileSource, Format, ImageBuilder, Kind, NodeId};
+use crate::format::v3::V3_INLINE_MAX;
 
 impl ImageBuilder {
     /// Stream every file's data from block 1 on; returns each inode's extent.
@@ -52,8 +53,29 @@ impl ImageBuilder {
                 continue;
             }
             let expected = lens.get(&planned.node).copied().unwrap_or(0);
+            if self.opts.format == Format::V3 && expected <= V3_INLINE_MAX as u64 {
+                // Stored inline with its inode (read again then).
+                continue;
+            }
             let candidate = expected > 0 && files_of_size.get(&expected).is_some_and(|&n| n > 1);
             let start = sink.pos;
+            if self.lz4_cluster_log2.is_some() {
+                let mut advance = |n: u64| {
+                    done = done.saturating_add(n);
+                    progress(done, total.max(done));
+                };
+                let extent = self.write_lz4(
+                    source,
+                    planned.node,
+                    candidate,
+                    sink,
+                    &mut dedup,
+                    &mut advance,
+                )?;
+                by_node.insert(planned.node, extent);
+                extents[index] = extent;
+                continue;
+            }
             let extent = match source {
                 // In memory: hash before writing, so a duplicate is never written.
                 FileSource::Bytes(data) if candidate => {
@@ -123,10 +145,8 @@ impl ImageBuilder {
             by_node.insert(planned.node, extent);
             extents[index] = extent;
         }
-        sink.data_summary = DataSummary {
-            stored: dedup.stored,
-            deduplicated: dedup.deduplicated,
-        };
+        sink.data_summary.stored = dedup.stored;
+        sink.data_summary.deduplicated = dedup.deduplicated;
         Ok(extents)
     }
 }
@@ -136,6 +156,9 @@ impl ImageBuilder {
 pub(super) struct DataSummary {
     pub stored: u64,
     pub deduplicated: u64,
+    /// v3 compressed files: their bytes, and what their clusters take.
+    pub lz4_raw: u64,
+    pub lz4_stored: u64,
 }
 
 /// The output with its position and high-water mark tracked.

@@ -12,9 +12,11 @@
 
 mod data;
 mod dedup;
+mod lz4;
 mod plan;
 mod superblock;
 mod tables;
+mod v3;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -38,6 +40,9 @@ pub enum Format {
     /// Ours: checksums, full metadata, sorted directories, deduplication.
     #[default]
     V2,
+    /// Ours, read on demand: per-block checksums, inline small files,
+    /// entry types in directories, nanosecond times.
+    V3,
 }
 
 /// Image-wide choices.
@@ -69,6 +74,8 @@ pub struct EntryMeta {
     pub gid: u32,
     /// None: [`BuildOptions::default_mtime`].
     pub mtime: Option<i64>,
+    /// Nanoseconds of `mtime` (v2 and v3 store them).
+    pub mtime_nsec: u32,
 }
 
 /// Where a file's contents come from.
@@ -158,6 +165,8 @@ struct Node {
 pub struct ImageBuilder {
     opts: BuildOptions,
     nodes: Vec<Node>,
+    /// v3: compress file data in clusters of `1 << log2` bytes.
+    lz4_cluster_log2: Option<u32>,
 }
 
 const ROOT: NodeId = 0;
@@ -189,6 +198,7 @@ impl ImageBuilder {
         ImageBuilder {
             opts,
             nodes: vec![root],
+            lz4_cluster_log2: None,
         }
     }
 
@@ -334,12 +344,22 @@ impl ImageBuilder {
                     "v1 block size must be 512, not {bs}"
                 ))));
             }
+            Format::V3 if bs != crate::format::v3::V3_BLOCK_SIZE => {
+                return Err(BuildError::InvalidOption(alloc_format(format_args!(
+                    "v3 block size must be 4096, not {bs}"
+                ))));
+            }
             Format::V2 if !bs.is_power_of_two() || !(512..=65536).contains(&bs) => {
                 return Err(BuildError::InvalidOption(alloc_format(format_args!(
                     "block size {bs}"
                 ))));
             }
             _ => {}
+        }
+        if self.lz4_cluster_log2.is_some() && self.opts.format != Format::V3 {
+            return Err(BuildError::InvalidOption(String::from(
+                "compression needs format v3",
+            )));
         }
         let plan = self.plan()?;
         let mut sink = Sink {
@@ -352,6 +372,7 @@ impl ImageBuilder {
         match self.opts.format {
             Format::V1 => self.finish_v1(&plan, &data, &mut sink),
             Format::V2 => self.finish_v2(&plan, &data, &mut sink),
+            Format::V3 => self.finish_v3(&plan, &data, &mut sink),
         }
     }
 

@@ -11,7 +11,7 @@ impl ImageBuilder {
     /// Number the inodes breadth-first from the root (children in name
     /// order) and lay out each directory's entries contiguously.
     pub(super) fn plan(&self) -> Result<Plan, BuildError> {
-        let share = self.opts.format == Format::V2;
+        let share = self.opts.format != Format::V1;
         let mut plan = Plan {
             inodes: vec![PlannedInode::new(ROOT)],
             dirents: Vec::new(),

@@ -89,7 +89,7 @@ impl ImageBuilder {
 
 /// Write block 0 (the superblock, zero-padded to a block) last, leave the
 /// output positioned at the image end, and complete `summary`.
-fn finish_with_superblock<W: Write + Seek>(
+pub(super) fn finish_with_superblock<W: Write + Seek>(
     sink: &mut Sink<'_, W>,
     block_size: u64,
     superblock: &[u8],

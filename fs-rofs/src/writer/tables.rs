@@ -58,6 +58,7 @@ impl ImageBuilder {
                 gid: node.meta.gid.into(),
                 nlink: planned.nlink.into(),
                 mtime_sec: node.meta.mtime.unwrap_or(self.opts.default_mtime).into(),
+                mtime_nsec: node.meta.mtime_nsec.min(999_999_999).into(),
                 ..Default::default()
             };
             match &node.kind {
