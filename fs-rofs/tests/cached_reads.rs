@@ -7,42 +7,12 @@
 mod common;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use common::*;
-use drivers::{BlockDevice, BlockError, RamDisk};
 use fs_rofs::RofsFs;
 use fs_rofs::writer::{EntryMeta, FileSource, Format, ImageBuilder};
 use pagecache::{MAX_WINDOW, MIN_WINDOW, PageCache};
 use vfs::{FileHandle, Inode, OpenFlags};
-
-/// A RAM disk that counts read requests.
-struct CountingDisk {
-    inner: RamDisk,
-    requests: AtomicU64,
-}
-
-impl CountingDisk {
-    fn take(&self) -> u64 {
-        self.requests.swap(0, Ordering::SeqCst)
-    }
-}
-
-impl BlockDevice for CountingDisk {
-    fn block_size(&self) -> usize {
-        self.inner.block_size()
-    }
-    fn num_blocks(&self) -> u64 {
-        self.inner.num_blocks()
-    }
-    fn read_blocks(&self, start: u64, buf: &mut [u8]) -> Result<(), BlockError> {
-        self.requests.fetch_add(1, Ordering::SeqCst);
-        self.inner.read_blocks(start, buf)
-    }
-    fn write_blocks(&self, start: u64, buf: &[u8]) -> Result<(), BlockError> {
-        self.inner.write_blocks(start, buf)
-    }
-}
 
 const BIG: usize = 4 << 20;
 const SMALL: usize = 10_000;
@@ -71,14 +41,11 @@ struct Fixture {
 }
 
 fn mounted(budget: usize) -> Fixture {
-    let disk = Arc::new(CountingDisk {
-        inner: RamDisk::from_bytes(512, image()),
-        requests: 0.into(),
-    });
+    let disk = CountingDisk::new(image());
     let cache = PageCache::new(budget);
     let dev = cache.attach("vblk0", disk.clone()).unwrap();
     let fs = RofsFs::mount_cached(dev, "").unwrap();
-    disk.take();
+    disk.take_requests();
     Fixture { disk, cache, fs }
 }
 
@@ -119,7 +86,7 @@ fn sequential_small_reads_cost_one_request_per_window() {
         );
         reads += 1;
     }
-    let requests = f.disk.take();
+    let requests = f.disk.take_requests();
     assert!(requests >= 1, "the data came from the device");
     assert!(
         requests <= window_bound(BIG, 4096),
@@ -136,7 +103,7 @@ fn sequential_small_reads_cost_one_request_per_window() {
     for offset in (0..BIG).step_by(4096) {
         handle.read_at(&*inode, offset as u64, &mut buf).unwrap();
     }
-    assert_eq!(f.disk.take(), 0, "warm pass: no request");
+    assert_eq!(f.disk.take_requests(), 0, "warm pass: no request");
 }
 
 impl Fixture {
@@ -161,7 +128,7 @@ fn random_reads_never_read_ahead() {
         handle.read_at(&*inode, offset, &mut buf).unwrap();
         assert!(buf[..] == expected[offset as usize..offset as usize + 4096]);
     }
-    let requests = f.disk.take();
+    let requests = f.disk.take_requests();
     assert!(
         requests <= reads,
         "{requests} requests for {reads} random reads"
@@ -177,7 +144,7 @@ fn data_stored_once_is_cached_once() {
     let mut buf = vec![0u8; SMALL];
     let a = resolve(&*f.fs, "/a").unwrap();
     assert_eq!(a.read_at(0, &mut buf).unwrap(), SMALL);
-    assert!(f.disk.take() >= 1);
+    assert!(f.disk.take_requests() >= 1);
     let resident = f.cache.resident_bytes();
     assert_eq!(resident, SMALL.div_ceil(4096) * 4096);
     for path in ["/b", "/link"] {
@@ -185,14 +152,14 @@ fn data_stored_once_is_cached_once() {
         buf.fill(0);
         assert_eq!(inode.read_at(0, &mut buf).unwrap(), SMALL);
         assert!(buf == pattern(SMALL, 2), "{path}");
-        assert_eq!(f.disk.take(), 0, "{path}: served by /a's pages");
+        assert_eq!(f.disk.take_requests(), 0, "{path}: served by /a's pages");
         assert_eq!(f.cache.resident_bytes(), resident, "{path}: no new page");
     }
     // Other contents are other pages.
     let c = resolve(&*f.fs, "/c").unwrap();
     c.read_at(0, &mut buf).unwrap();
     assert!(buf == pattern(SMALL, 3));
-    assert!(f.disk.take() >= 1);
+    assert!(f.disk.take_requests() >= 1);
     assert!(f.cache.resident_bytes() > resident);
 }
 

@@ -4,54 +4,9 @@
 
 mod common;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use common::*;
-use drivers::{BlockDevice, BlockError, RamDisk};
 use fs_rofs::RofsFs;
 use fs_rofs::writer::{EntryMeta, FileSource, Format, ImageBuilder};
-
-/// A RAM disk that counts read requests and bytes.
-struct CountingDisk {
-    inner: RamDisk,
-    requests: AtomicU64,
-    bytes: AtomicU64,
-}
-
-impl CountingDisk {
-    fn take(&self) -> (u64, u64) {
-        (
-            self.requests.swap(0, Ordering::SeqCst),
-            self.bytes.swap(0, Ordering::SeqCst),
-        )
-    }
-}
-
-impl BlockDevice for CountingDisk {
-    fn block_size(&self) -> usize {
-        self.inner.block_size()
-    }
-    fn num_blocks(&self) -> u64 {
-        self.inner.num_blocks()
-    }
-    fn read_blocks(&self, start: u64, buf: &mut [u8]) -> Result<(), BlockError> {
-        self.requests.fetch_add(1, Ordering::SeqCst);
-        self.bytes.fetch_add(buf.len() as u64, Ordering::SeqCst);
-        self.inner.read_blocks(start, buf)
-    }
-    fn write_blocks(&self, start: u64, buf: &[u8]) -> Result<(), BlockError> {
-        self.inner.write_blocks(start, buf)
-    }
-}
-
-fn counting(bytes: Vec<u8>) -> Arc<CountingDisk> {
-    Arc::new(CountingDisk {
-        inner: RamDisk::from_bytes(512, bytes),
-        requests: 0.into(),
-        bytes: 0.into(),
-    })
-}
 
 fn image(format: Format, data_size: usize, files: usize) -> Vec<u8> {
     let bs = if format == Format::V1 { 512 } else { 4096 };
@@ -78,7 +33,7 @@ fn mount_cost_follows_metadata_not_data() {
     for format in [Format::V1, Format::V2] {
         let mut traffic = Vec::new();
         for data_size in [10_000, 5_000_000] {
-            let disk = counting(image(format, data_size, 300));
+            let disk = CountingDisk::new(image(format, data_size, 300));
             let _fs = RofsFs::mount(disk.clone(), "").unwrap();
             traffic.push(disk.take());
         }
@@ -96,7 +51,7 @@ fn mount_cost_follows_metadata_not_data() {
 #[test]
 fn reads_fetch_only_needed_blocks() {
     let size = 1_000_000;
-    let disk = counting(image(Format::V2, size, 0));
+    let disk = CountingDisk::new(image(Format::V2, size, 0));
     let fs = RofsFs::mount(disk.clone(), "").unwrap();
     let big = resolve(&*fs, "/big").unwrap();
     disk.take();

@@ -5,39 +5,14 @@
 mod common;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use common::*;
-use drivers::{BlockDevice, BlockError, RamDisk};
 use fs_rofs::RofsFs;
 use fs_rofs::format::v3::{V3_BLOCK_SIZE, block_crc};
 use fs_rofs::writer::{EntryMeta, FileSource, Format, ImageBuilder};
 use vfs::Errno;
 
 const BS: usize = V3_BLOCK_SIZE as usize;
-
-/// A RAM disk that counts read requests.
-struct CountingDisk {
-    inner: RamDisk,
-    requests: AtomicU64,
-}
-
-impl BlockDevice for CountingDisk {
-    fn block_size(&self) -> usize {
-        self.inner.block_size()
-    }
-    fn num_blocks(&self) -> u64 {
-        self.inner.num_blocks()
-    }
-    fn read_blocks(&self, start: u64, buf: &mut [u8]) -> Result<(), BlockError> {
-        self.requests.fetch_add(1, Ordering::SeqCst);
-        self.inner.read_blocks(start, buf)
-    }
-    fn write_blocks(&self, start: u64, buf: &[u8]) -> Result<(), BlockError> {
-        self.inner.write_blocks(start, buf)
-    }
-}
 
 fn flat_image(entries: usize) -> Vec<u8> {
     let mut b = ImageBuilder::new(options(Format::V3, 4096));
@@ -77,14 +52,11 @@ fn mount_reads_a_constant_number_of_blocks() {
     let (mut counts, mut resident) = (Vec::new(), Vec::new());
     for entries in [10, 100_000] {
         let bytes = flat_image(entries);
-        let disk = Arc::new(CountingDisk {
-            inner: RamDisk::from_bytes(512, bytes),
-            requests: 0.into(),
-        });
+        let disk = CountingDisk::new(bytes);
         let cache = pagecache::PageCache::new(64 << 20);
         let cached = cache.attach("v3", disk.clone()).unwrap();
         let fs = RofsFs::mount_cached(cached, "").expect("mount");
-        let at_mount = disk.requests.load(Ordering::SeqCst);
+        let at_mount = disk.requests();
         resident.push(cache.resident_bytes());
         assert_eq!(fs.version(), 3);
         // And everything is still reachable on demand.
@@ -437,25 +409,18 @@ fn lz4_reads_touch_only_their_clusters() {
     b.add_file("/text", FileSource::Bytes(text), EntryMeta::default())
         .unwrap();
     let (image, _) = write_image(b);
-    let disk = Arc::new(CountingDisk {
-        inner: RamDisk::from_bytes(512, image),
-        requests: 0.into(),
-    });
+    let disk = CountingDisk::new(image);
     let fs = RofsFs::mount(disk.clone(), "").unwrap();
     let file = resolve(&*fs, "/text").unwrap();
-    let before = disk.requests.load(Ordering::SeqCst);
+    let before = disk.requests();
     let mut buf = [0u8; 1];
     file.read_at(5 * 65536 + 3, &mut buf).unwrap();
     assert_eq!(buf[0], b'd');
-    let first = disk.requests.load(Ordering::SeqCst) - before;
+    let first = disk.requests() - before;
     // The index record and the one stored cluster (no other cluster).
     assert!(first <= 2, "{first} requests");
     file.read_at(5 * 65536 + 100, &mut buf).unwrap();
-    assert_eq!(
-        disk.requests.load(Ordering::SeqCst) - before,
-        first,
-        "cached"
-    );
+    assert_eq!(disk.requests() - before, first, "cached");
 }
 
 /// The superblock sums up every metadata block's CRC; `verify` checks it

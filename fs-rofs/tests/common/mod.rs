@@ -1,7 +1,11 @@
 //! Helpers shared by the fs-rofs integration tests.
 #![allow(dead_code)]
 
+pub mod counting;
 pub mod tables;
+
+#[allow(unused_imports)] // Not every test binary counts requests.
+pub use counting::CountingDisk;
 
 use std::collections::BTreeMap;
 use std::io::Cursor;
