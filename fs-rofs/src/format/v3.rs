@@ -149,7 +149,9 @@ pub struct RawV3Inode {
     pub layout: u8,
     pub reserved: u8,
     /// Directories other than the root: the byte address of the one entry
-    /// that names them (in an entry block of their parent). Else 0.
+    /// that names them (in an entry block of their parent). LZ4 files: the
+    /// bytes their clusters and index occupy (their `st_blocks`, so a stat
+    /// reads no index). Else 0.
     pub entry_addr: U64,
 }
 

@@ -89,7 +89,7 @@ impl ImageBuilder {
                         None => {
                             sink.write(data)?;
                             sink.pad_to(bs)?;
-                            dedup.store(key, start / bs, planned.node)
+                            dedup.store(key, start / bs, key.0, planned.node)
                         }
                     }
                 }
@@ -128,6 +128,7 @@ impl ImageBuilder {
                             start_block: at,
                             size: 0,
                             crc32: key.1,
+                            stored: 0,
                         }
                     } else if let Some(earlier) = if candidate {
                         dedup.find(self, key, source)?
@@ -138,7 +139,7 @@ impl ImageBuilder {
                         earlier
                     } else {
                         sink.pad_to(bs)?;
-                        dedup.store(key, start / bs, planned.node)
+                        dedup.store(key, start / bs, key.0, planned.node)
                     }
                 }
             };

@@ -13,6 +13,9 @@ pub(super) struct Extent {
     pub start_block: u64,
     pub size: u64,
     pub crc32: u32,
+    /// Bytes it occupies in the data region: `size` when stored as is;
+    /// clusters and index when compressed (a v3 LZ4 file's `st_blocks`).
+    pub stored: u64,
 }
 
 /// Stored extents by (size, crc32, hash64), for deduplication.
@@ -44,11 +47,19 @@ impl Dedup {
         Ok(None)
     }
 
-    pub fn store(&mut self, key: (u64, u32, u64), start_block: u64, node: NodeId) -> Extent {
+    /// Remember an extent written at `start_block`, occupying `stored` bytes.
+    pub fn store(
+        &mut self,
+        key: (u64, u32, u64),
+        start_block: u64,
+        stored: u64,
+        node: NodeId,
+    ) -> Extent {
         let extent = Extent {
             start_block,
             size: key.0,
             crc32: key.1,
+            stored,
         };
         self.stored += key.0;
         self.seen.entry(key).or_default().push((extent, node));

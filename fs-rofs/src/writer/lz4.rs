@@ -97,6 +97,7 @@ impl ImageBuilder {
         sink.pad_to(BS)?;
         sink.data_summary.lz4_raw += size;
         sink.data_summary.lz4_stored += stored;
-        Ok(dedup.store(key, index_block, node))
+        let occupied = stored + records.as_bytes().len() as u64;
+        Ok(dedup.store(key, index_block, occupied, node))
     }
 }

@@ -38,6 +38,8 @@ struct Stored {
     size: u64,
     crc32: u32,
     layout: u8,
+    /// Compressed files: bytes of their clusters and index.
+    stored: u64,
 }
 
 /// A metadata block being filled.
@@ -174,6 +176,11 @@ impl ImageBuilder {
                         crc32: extent.crc32,
                         inline: Vec::new(),
                         layout,
+                        stored: if layout == LAYOUT_LZ4 {
+                            extent.stored
+                        } else {
+                            0
+                        },
                     }
                 }
                 Kind::Symlink(target) if target.len() <= V3_INLINE_MAX => Stored {
@@ -322,6 +329,7 @@ impl ImageBuilder {
                     inode.count = item.count.into();
                     inode.inline_len = (item.inline.len() as u16).into();
                     inode.layout = item.layout;
+                    inode.entry_addr = item.stored.into();
                 }
             }
             let addr = inos[index] * V3_INO_SCALE;

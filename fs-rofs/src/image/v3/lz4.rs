@@ -115,13 +115,43 @@ impl Volume<'_> {
             let n = ((len - within) as usize).min(buf.len() - done);
             let dst = &mut buf[done..done + n];
             if raw.flags.get() & CLUSTER_RAW != 0 {
+                // Raw clusters stored back to back are one device read, so a
+                // big read of incompressible data goes straight into the
+                // caller's buffer, as from a plain file.
+                let run = n + self.raw_run(
+                    node,
+                    index + 1,
+                    raw.offset.get() + len,
+                    buf.len() - done - n,
+                );
+                let dst = &mut buf[done..done + run];
                 self.read_ahead(raw.offset.get() + within, dst, ra, limit)?;
+                done += run;
             } else {
                 self.read_compressed(node, &raw, len, within, dst)?;
+                done += n;
             }
-            done += n;
         }
         Ok(())
+    }
+
+    /// How many of the next `want` bytes, from cluster `index` on, are raw
+    /// clusters stored contiguously from device byte `at`. A bad record
+    /// ends the run; the caller's next step reports it.
+    fn raw_run(&self, node: &Node, mut index: u64, mut at: u64, want: usize) -> usize {
+        let mut run = 0usize;
+        while run < want {
+            let Ok((raw, len)) = self.cluster(node, index) else {
+                break;
+            };
+            if raw.flags.get() & CLUSTER_RAW == 0 || raw.offset.get() != at {
+                break;
+            }
+            run += (len as usize).min(want - run);
+            at += len;
+            index += 1;
+        }
+        run
     }
 
     fn read_compressed(

@@ -9,7 +9,7 @@ use drivers::BlockDevice;
 
 use super::{Volume, check_block};
 use crate::error::RofsError;
-use crate::format::v3::{DT_DIR, DT_REG, V3_BLOCK_SIZE, V3_INCOMPAT_LZ4};
+use crate::format::v3::{DT_DIR, DT_REG, LAYOUT_LZ4, V3_BLOCK_SIZE, V3_INCOMPAT_LZ4};
 use crate::report::{ImageInfo, VerifyProblem, VerifyReport};
 
 const BS: u64 = V3_BLOCK_SIZE as u64;
@@ -135,6 +135,24 @@ pub(crate) fn verify(dev: &dyn BlockDevice) -> Result<VerifyReport, Vec<VerifyPr
                     seen.entry(found.ino)
                         .or_insert((0, child_path, node.raw.nlink.get(), regular));
                 slot.0 += 1;
+                if slot.0 == 1 && node.raw.layout == LAYOUT_LZ4 {
+                    let recorded = node.raw.entry_addr.get();
+                    match volume.stored_lz4(&node) {
+                        Ok(stored) if stored == recorded => {}
+                        Ok(stored) => problems.push(VerifyProblem {
+                            ino: Some(found.ino),
+                            path: Some(slot.1.clone()),
+                            what: alloc::format!(
+                                "stored bytes recorded as {recorded}, its clusters and index take {stored}"
+                            ),
+                        }),
+                        Err(e) => problems.push(VerifyProblem {
+                            ino: Some(found.ino),
+                            path: Some(slot.1.clone()),
+                            what: e.to_string(),
+                        }),
+                    }
+                }
                 if slot.0 == 1
                     && regular
                     && volume.sb.raw.compat.get() & crate::format::COMPAT_DATA_CRC32 != 0
