@@ -65,12 +65,16 @@ run() {
     printf '%-32s wall %7s s  cpu %7s s  %8s MiB\n' "$name" "${TIMES[$name]}" "${CPUS[$name]}" "${SIZES[$name]}"
 }
 
-run "mkimage (v2, 4 KiB blocks)" "$WORK/m.img" \
-    env SOURCE_DATE_EPOCH=0 "$MKIMAGE" build --dir "$SRC" -o "$WORK/m.img" --format v2
-mk=${TIMES["mkimage (v2, 4 KiB blocks)"]}
-mk_cpu=${CPUS["mkimage (v2, 4 KiB blocks)"]}
+# The goal is judged on the default format (v3); v2 is shown beside it.
+run "mkimage (v3, the default)" "$WORK/m.img" \
+    env SOURCE_DATE_EPOCH=0 "$MKIMAGE" build --dir "$SRC" -o "$WORK/m.img"
+mk=${TIMES["mkimage (v3, the default)"]}
+mk_cpu=${CPUS["mkimage (v3, the default)"]}
 "$MKIMAGE" verify "$WORK/m.img" >/dev/null && echo "   (mkimage verify: OK)"
 rm -f "$WORK/m.img"
+run "mkimage (v2, 4 KiB blocks)" "$WORK/m2.img" \
+    env SOURCE_DATE_EPOCH=0 "$MKIMAGE" build --dir "$SRC" -o "$WORK/m2.img" --format v2
+rm -f "$WORK/m2.img"
 
 others=()
 if command -v mksquashfs >/dev/null; then
