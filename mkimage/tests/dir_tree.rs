@@ -8,7 +8,7 @@ mod common;
 
 use std::fs;
 use std::os::unix::fs::symlink;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use common::*;
 use tempfile::TempDir;
@@ -32,18 +32,8 @@ fn dir_round_trip_is_faithful() {
     let tree = tmp.path().join("tree");
     every_kind_tree(&tree);
     let image = tmp.path().join("t.img");
-    build_dir(&tree, &image, &[]);
+    let out = extract_round_trip(&tree, &image, &[], false);
     ok(&["verify", p(&image)]);
-    let out = tmp.path().join("out");
-    ok(&["extract", p(&image), p(&out)]);
-    compare_trees(
-        &tree,
-        &out,
-        Check {
-            owners: is_root(),
-            nsec: false,
-        },
-    );
     assert!(same_inode(
         &out.join("usr/lib/linked"),
         &out.join("etc/linked3")
@@ -63,44 +53,35 @@ fn dir_round_trip_is_faithful() {
     }
 }
 
-/// Nanosecond mtimes survive `--dir` → image → `extract` (v2 and v3).
+/// Nanosecond mtimes survive `--dir` → image → `extract`, in v2 and in v3
+/// (`info`, `ls -l`, `extract` all read v3).
 #[test]
 fn dir_round_trip_keeps_nanoseconds() {
-    let tmp = TempDir::new().expect("tempdir");
-    let tree = tmp.path().join("tree");
-    every_kind_tree(&tree);
-    let image = tmp.path().join("t.img");
-    build_dir(&tree, &image, &[]);
-    let out = tmp.path().join("out");
-    ok(&["extract", p(&image), p(&out)]);
-    compare_trees(
-        &tree,
-        &out,
-        Check {
-            owners: is_root(),
-            nsec: true,
-        },
-    );
+    for format in ["v2", "v3"] {
+        let tmp = TempDir::new().expect("tempdir");
+        let tree = tmp.path().join("tree");
+        every_kind_tree(&tree);
+        let image = tmp.path().join("t.img");
+        extract_round_trip(&tree, &image, &["--format", format], true);
+    }
 }
 
-/// The same through format v3 (`info`, `ls -l`, `extract` all read v3).
-#[test]
-fn dir_round_trip_keeps_nanoseconds_v3() {
-    let tmp = TempDir::new().expect("tempdir");
-    let tree = tmp.path().join("tree");
-    every_kind_tree(&tree);
-    let image = tmp.path().join("t.img");
-    build_dir(&tree, &image, &["--format", "v3"]);
-    let out = tmp.path().join("out");
-    ok(&["extract", p(&image), p(&out)]);
+/// Build `tree` into `image` with `args`, extract it beside the image and
+/// compare the trees (owners when root; nanoseconds when `nsec`). Returns
+/// the extracted tree's path.
+fn extract_round_trip(tree: &Path, image: &Path, args: &[&str], nsec: bool) -> PathBuf {
+    build_dir(tree, image, args);
+    let out = image.with_extension("out");
+    ok(&["extract", p(image), p(&out)]);
     compare_trees(
-        &tree,
+        tree,
         &out,
         Check {
             owners: is_root(),
-            nsec: true,
+            nsec,
         },
     );
+    out
 }
 
 #[test]
@@ -400,28 +381,15 @@ fn dir_round_trip_v3_lz4() {
     let text: String = (0..40_000).map(|i| format!("line {}\n", i % 100)).collect();
     fs::write(tree.join("compressible.txt"), &text).expect("write");
     let image = tmp.path().join("t.img");
-    build_dir(
-        &tree,
-        &image,
-        &[
-            "--format",
-            "v3",
-            "--compress",
-            "lz4",
-            "--cluster-size",
-            "16384",
-        ],
-    );
-    let out = tmp.path().join("out");
-    ok(&["extract", p(&image), p(&out)]);
-    compare_trees(
-        &tree,
-        &out,
-        Check {
-            owners: is_root(),
-            nsec: true,
-        },
-    );
+    let lz4 = [
+        "--format",
+        "v3",
+        "--compress",
+        "lz4",
+        "--cluster-size",
+        "16384",
+    ];
+    extract_round_trip(&tree, &image, &lz4, true);
     let info = stdout(&ok(&["info", p(&image)]));
     assert!(info.contains("format:         v3\n"), "{info}");
     assert!(
