@@ -128,28 +128,8 @@ impl Boot {
 
     /// The QEMU arguments (without the binary).
     pub fn args(&self) -> Vec<String> {
-        let (machine, blk) = self.machine.args();
-        let mut args: Vec<String> = [
-            "-nodefaults",
-            "-no-reboot",
-            "-display",
-            "none",
-            "-serial",
-            "stdio",
-            "-cpu",
-            "max",
-            "-device",
-            "isa-debug-exit,iobase=0xf4,iosize=0x04",
-            "-machine",
-            machine,
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        for accel in &self.accel {
-            args.extend(["-accel".to_string(), accel.clone()]);
-        }
-        args.extend(["-m".to_string(), self.memory.clone()]);
+        let (_, blk) = self.machine.args();
+        let mut args = machine_args(self.machine, &self.memory, &self.accel);
         args.extend(["-kernel".to_string(), self.kernel.display().to_string()]);
         args.extend(["-append".to_string(), self.cmdline.clone()]);
         for (i, disk) in self.disk.iter().chain(&self.extra_disks).enumerate() {
@@ -193,6 +173,35 @@ impl Boot {
         }
         args
     }
+}
+
+/// What every boot here starts with, ours or Linux's: the machine, no
+/// default devices, the serial console on stdio, the exit device, the
+/// accelerators in order and the memory.
+pub fn machine_args(machine: Machine, memory: &str, accel: &[String]) -> Vec<String> {
+    let (machine, _) = machine.args();
+    let mut args: Vec<String> = [
+        "-nodefaults",
+        "-no-reboot",
+        "-display",
+        "none",
+        "-serial",
+        "stdio",
+        "-cpu",
+        "max",
+        "-device",
+        "isa-debug-exit,iobase=0xf4,iosize=0x04",
+        "-machine",
+        machine,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    for accel in accel {
+        args.extend(["-accel".to_string(), accel.clone()]);
+    }
+    args.extend(["-m".to_string(), memory.to_string()]);
+    args
 }
 
 /// How a boot ended.

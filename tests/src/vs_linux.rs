@@ -337,29 +337,7 @@ fn boot(args: &[String], marker: &str, timeout: Duration) -> Result<Run, String>
 }
 
 fn common_args(machine: Machine, memory: &str) -> Vec<String> {
-    let (machine, _) = machine.args();
-    let mut args: Vec<String> = [
-        "-machine",
-        machine,
-        "-nodefaults",
-        "-no-reboot",
-        "-display",
-        "none",
-        "-serial",
-        "stdio",
-        "-cpu",
-        "max",
-        "-m",
-        memory,
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    args.extend(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"].map(String::from));
-    for accel in qemu::default_accel() {
-        args.extend(["-accel".to_string(), accel]);
-    }
-    args
+    qemu::machine_args(machine, memory, &qemu::default_accel())
 }
 
 fn disk_args(machine: Machine, disk: &Path) -> Vec<String> {
