@@ -18,7 +18,7 @@
 //! `--share-cache none|auto|always` names, on a temporary
 //! directory per boot, `bench bench.share=share`, its figures and the
 //! in-guest ratios against ROFS over virtio-blk from the same boot).
-//! `--vs-linux` (only the comparison with Linux on EROFS and SquashFS, on
+//! `--vs-linux` (only the comparison with Linux on EROFS, SquashFS and EROFS-LZ4, on
 //! the first machine: [`tests::vs_linux`]).
 //! `GUEST_ACCEL=tcg` forces TCG (see `tests::qemu::default_accel`).
 
