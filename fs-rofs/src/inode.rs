@@ -196,7 +196,7 @@ impl Inode for RofsInode {
         }
         let record = self.record()?;
         let start = self.data_start(&record)?;
-        Ok(Some(Box::new(RofsHandle::new(start))))
+        Ok(Some(Box::new(RofsHandle::starting_at(start))))
     }
 
     fn readdir(&self, cookie: u64, sink: &mut DirSink<'_>) -> VfsResult<()> {

@@ -16,6 +16,7 @@ use vfs::{
 use super::{Node, Volume};
 use crate::format::v3::{DT_DIR, DT_LNK, DT_REG, LAYOUT_LZ4, V3_BLOCK_SIZE};
 use crate::format::{MAGIC, NAME_MAX};
+use crate::handle::RofsHandle;
 use crate::mem;
 
 const BS: u64 = V3_BLOCK_SIZE as u64;
@@ -84,7 +85,12 @@ impl V3Inode {
         }
     }
 
-    fn read_with(&self, offset: u64, buf: &mut [u8], ra: Option<&ReadAhead>) -> VfsResult<usize> {
+    pub(crate) fn read_with(
+        &self,
+        offset: u64,
+        buf: &mut [u8],
+        ra: Option<&ReadAhead>,
+    ) -> VfsResult<usize> {
         if self.file_type != FileType::Regular {
             return Err(self.not_a_file());
         }
@@ -93,20 +99,6 @@ impl V3Inode {
             self.check_crc(&node)?;
         }
         Ok(self.volume.read(&node, offset, buf, ra)?)
-    }
-}
-
-/// An open v3 file: its read-ahead state.
-struct V3Handle {
-    readahead: ReadAhead,
-}
-
-impl FileHandle for V3Handle {
-    fn read_at(&self, inode: &dyn Inode, offset: u64, buf: &mut [u8]) -> VfsResult<usize> {
-        match inode.as_any().downcast_ref::<V3Inode>() {
-            Some(v3) => v3.read_with(offset, buf, Some(&self.readahead)),
-            None => inode.read_at(offset, buf),
-        }
     }
 }
 
@@ -180,13 +172,12 @@ impl Inode for V3Inode {
         let node = self.node()?;
         // Plain files: their data blocks. Compressed ones: their clusters'
         // offsets are in the index, so the first read starts no window.
-        let readahead = match node.raw.layout {
-            LAYOUT_LZ4 => ReadAhead::new(),
+        let handle = match node.raw.layout {
+            LAYOUT_LZ4 => RofsHandle::new(),
             // Only a hint: an empty file's unchecked start may be anything.
-            _ => ReadAhead::starting_at(node.blocks().start.saturating_mul(BS)),
+            _ => RofsHandle::starting_at(node.blocks().start.saturating_mul(BS)),
         };
-        let handle: Box<dyn FileHandle> = Box::new(V3Handle { readahead });
-        Ok(Some(handle))
+        Ok(Some(Box::new(handle)))
     }
 
     fn readdir(&self, cookie: u64, sink: &mut DirSink<'_>) -> VfsResult<()> {
