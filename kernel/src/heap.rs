@@ -45,29 +45,29 @@ fn reclaim(bytes: usize) -> bool {
         .is_some_and(|cache| cache.shrink(bytes.max(RECLAIM_MIN)) > 0)
 }
 
+/// Run `attempt` until it gives memory or the cache has nothing left to
+/// give back for `bytes`. The cache holds finitely many pages, so this ends.
+fn retrying(bytes: usize, mut attempt: impl FnMut() -> *mut u8) -> *mut u8 {
+    loop {
+        let ptr = attempt();
+        if !ptr.is_null() || !reclaim(bytes) {
+            return ptr;
+        }
+    }
+}
+
 // SAFETY: every method forwards to talc's GlobalAlloc with the caller's
 // arguments unchanged; a retry after `reclaim` is a fresh call with the
 // same arguments, and talc's lock is not held across `reclaim`.
 unsafe impl GlobalAlloc for Reclaiming {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        loop {
-            // SAFETY: forwarded from our caller's contract.
-            let ptr = unsafe { self.talc.alloc(layout) };
-            // The cache holds finitely many pages, so this ends.
-            if !ptr.is_null() || !reclaim(layout.size()) {
-                return ptr;
-            }
-        }
+        // SAFETY: forwarded from our caller's contract.
+        retrying(layout.size(), || unsafe { self.talc.alloc(layout) })
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        loop {
-            // SAFETY: forwarded from our caller's contract.
-            let ptr = unsafe { self.talc.alloc_zeroed(layout) };
-            if !ptr.is_null() || !reclaim(layout.size()) {
-                return ptr;
-            }
-        }
+        // SAFETY: forwarded from our caller's contract.
+        retrying(layout.size(), || unsafe { self.talc.alloc_zeroed(layout) })
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
@@ -76,14 +76,11 @@ unsafe impl GlobalAlloc for Reclaiming {
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        loop {
-            // SAFETY: forwarded from our caller's contract; a failed realloc
-            // leaves `ptr` valid, so retrying with it is sound.
-            let new = unsafe { self.talc.realloc(ptr, layout, new_size) };
-            if !new.is_null() || !reclaim(new_size) {
-                return new;
-            }
-        }
+        // SAFETY: forwarded from our caller's contract; a failed realloc
+        // leaves `ptr` valid, so retrying with it is sound.
+        retrying(new_size, || unsafe {
+            self.talc.realloc(ptr, layout, new_size)
+        })
     }
 }
 
